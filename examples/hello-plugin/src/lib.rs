@@ -1,0 +1,1 @@
+//! Example plugin (in progress).

@@ -1,0 +1,1 @@
+//! MQTT protocol (in progress).

@@ -1,0 +1,276 @@
+//! Persistence. Only this module speaks SQL.
+//!
+//! One store API over two backends: SQLite (default; a file under the data dir, WAL, foreign
+//! keys on) and PostgreSQL. Each query is written once in portable SQL (`$N` placeholders,
+//! `RETURNING`, `ON CONFLICT`) and run on whichever pool is configured through the
+//! [`on_tx!`] / [`on_pool!`] macros, which expand the same body once per backend so each copy
+//! is type-checked against its own driver.
+//!
+//! Portable column types: text ids and ISO timestamps, `i64` integers (SQLite `INTEGER`,
+//! PostgreSQL `BIGINT`), `bool` (SQLite `INTEGER` 0/1, PostgreSQL `BOOLEAN`), JSON as text,
+//! bytes as `BLOB`/`BYTEA`.
+//!
+//! Layout: `store/settings.rs` (system_settings), `store/status.rs` (counters for the system
+//! status); feature areas add their own submodule.
+
+pub mod settings;
+pub mod status;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+/// Store failures, kept distinct so the service layer can map them to codes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// A unique or foreign-key constraint was violated.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else (connection, I/O, decode).
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation() =>
+            {
+                StoreError::Conflict(db.message().to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// Store result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    /// A SQLite file path.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL in `postgres://` form.
+    Postgres(String),
+}
+
+impl DbTarget {
+    /// Interprets a database URL, accepting the upstream forms too:
+    /// `sqlite:///relative/or/./path.db`, `sqlite:////abs/path.db`, `sqlite:path.db`,
+    /// `postgres://`, `postgresql://`, `postgresql+psycopg://`, `postgresql+asyncpg://`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            // sqlite:///x => "x" (relative, SQLAlchemy style); sqlite:////x => "/x".
+            let path = if let Some(p) = rest.strip_prefix("///") {
+                p
+            } else if let Some(p) = rest.strip_prefix("//") {
+                p
+            } else {
+                rest
+            };
+            let path = path.split('?').next().unwrap_or("");
+            if path.is_empty() || path == ":memory:" {
+                return Err("a SQLite database needs a file path".into());
+            }
+            return Ok(DbTarget::Sqlite(path.into()));
+        }
+        let lower = url.to_ascii_lowercase();
+        for prefix in ["postgresql+psycopg://", "postgresql+psycopg2://", "postgresql+asyncpg://", "postgresql://", "postgres://"] {
+            if lower.starts_with(prefix) {
+                return Ok(DbTarget::Postgres(format!("postgres://{}", &url[prefix.len()..])));
+            }
+        }
+        Err("expected a sqlite:/// or postgres:// URL".into())
+    }
+}
+
+/// The connection pools of the configured backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// SQLite: one writer connection (SQLite allows one writer; serialising in-process avoids
+    /// busy-retry storms) and a pool of readers.
+    Sqlite {
+        /// Write pool (one connection).
+        write: SqlitePool,
+        /// Read pool.
+        read: SqlitePool,
+    },
+    /// PostgreSQL pool.
+    Pg(PgPool),
+}
+
+/// A transaction on either backend. Service methods own one per write.
+pub enum Tx {
+    /// SQLite transaction on the writer connection.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    /// PostgreSQL transaction.
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection of whichever backend.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Pg(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to a read pool of whichever backend.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { read, .. } => {
+                let $c = read;
+                $body
+            }
+            $crate::store::Db::Pg(p) => {
+                let $c = p;
+                $body
+            }
+        }
+    };
+}
+
+impl Tx {
+    /// Commits.
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Pg(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls back explicitly (dropping a `Tx` also rolls back).
+    pub async fn rollback(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await?,
+            Tx::Pg(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// True on PostgreSQL.
+    pub fn is_pg(&self) -> bool {
+        matches!(self, Tx::Pg(_))
+    }
+}
+
+impl Db {
+    /// Connects and applies the embedded migrations of the backend.
+    pub async fn connect(target: &DbTarget) -> anyhow::Result<Db> {
+        match target {
+            DbTarget::Sqlite(path) => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts.clone())
+                    .await?;
+                sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts.read_only(true))
+                    .await?;
+                Ok(Db::Sqlite { write, read })
+            }
+            DbTarget::Postgres(url) => {
+                let opts = PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(opts)
+                    .await?;
+                sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+                Ok(Db::Pg(pool))
+            }
+        }
+    }
+
+    /// Begins a write transaction.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Db::Pg(p) => Tx::Pg(p.begin().await?),
+        })
+    }
+
+    /// Backend name for status output: `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Pg(_) => "postgresql",
+        }
+    }
+
+    /// A trivial query, for health checks.
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, |c| sqlx::query("SELECT 1").execute(c).await)?;
+        Ok(())
+    }
+
+    /// Closes all pools.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Pg(p) => p.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_upstream_urls() {
+        assert_eq!(
+            DbTarget::parse("sqlite:///./data/wg_free_mesh.db").unwrap(),
+            DbTarget::Sqlite("./data/wg_free_mesh.db".into())
+        );
+        assert_eq!(DbTarget::parse("sqlite:////var/lib/wfm.db").unwrap(), DbTarget::Sqlite("/var/lib/wfm.db".into()));
+        assert_eq!(
+            DbTarget::parse("postgresql+psycopg://wfm:pw@db:5432/wfm").unwrap(),
+            DbTarget::Postgres("postgres://wfm:pw@db:5432/wfm".into())
+        );
+        assert_eq!(
+            DbTarget::parse("postgres://u@h/d").unwrap(),
+            DbTarget::Postgres("postgres://u@h/d".into())
+        );
+        assert!(DbTarget::parse("mysql://x").is_err());
+        assert!(DbTarget::parse("sqlite:///").is_err());
+    }
+}

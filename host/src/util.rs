@@ -1,0 +1,97 @@
+//! Small shared helpers: ids, timestamps, randomness, hashing.
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+
+/// A new id `<prefix>_` + 12 lowercase hex chars of a random UUIDv4 (spec 02 §1).
+pub fn new_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &hex[..12])
+}
+
+/// A control-log request id: 32 lowercase hex chars.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Current UTC time.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// ISO-8601 UTC with microseconds and an explicit offset, the stored and exposed form:
+/// `2025-01-02T03:04:05.123456+00:00`. Fixed width, so it also sorts lexically.
+pub fn iso(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+/// `iso(now())`.
+pub fn now_iso() -> String {
+    iso(now())
+}
+
+/// Parse a stored timestamp.
+pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+}
+
+/// `n` bytes from the OS CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The OS RNG failing is unrecoverable for a security product: refuse to continue.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut buf).expect("OS random number generator unavailable");
+    buf
+}
+
+/// URL-safe base64 without padding of `n` random bytes.
+pub fn random_token<const N: usize>() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<N>())
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
+    hex::encode(Sha256::digest(data.as_ref()))
+}
+
+/// Constant-time equality of two byte strings (length may leak, content does not).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// "Optional text": trimmed, empty becomes `None` (spec 02 §1).
+pub fn optional_text(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_prefix_and_12_hex() {
+        let id = new_id("cfg");
+        assert!(id.starts_with("cfg_"));
+        assert_eq!(id.len(), 16);
+        assert!(id[4..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(new_id("cfg"), new_id("cfg"));
+        assert_eq!(new_request_id().len(), 32);
+    }
+
+    #[test]
+    fn iso_is_fixed_width_utc() {
+        let s = now_iso();
+        assert!(s.ends_with("+00:00"), "{s}");
+        assert_eq!(s.len(), "2025-01-02T03:04:05.123456+00:00".len());
+        assert!(parse_iso(&s).is_some());
+    }
+
+    #[test]
+    fn ct_eq_works() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,1 @@
+//! AWG params plugin (in progress).
