@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Starts a throwaway Mosquitto with the dynamic-security plugin on a free loopback port.
+#
+#   scripts/mosquitto-test-broker.sh start [DIR]   -> prints KEY=VALUE lines (eval-able)
+#   scripts/mosquitto-test-broker.sh stop DIR
+#
+# The dynsec file is initialised with the server's broker identity (WFM_EMQX_USERNAME /
+# WFM_EMQX_PASSWORD, defaults admin/public), which the WFM server then uses both to manage
+# users over $CONTROL/dynamic-security/v1 and as its own MQTT identity. Installs the Debian
+# package when mosquitto is missing (CI machines start fresh).
+set -euo pipefail
+
+cmd="${1:-start}"
+admin_user="${WFM_EMQX_USERNAME:-admin}"
+admin_pass="${WFM_EMQX_PASSWORD:-public}"
+
+find_plugin() {
+    local p
+    for p in /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so \
+             /usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so \
+             /usr/lib/mosquitto_dynamic_security.so \
+             /usr/local/lib/mosquitto_dynamic_security.so; do
+        [ -f "$p" ] && { echo "$p"; return 0; }
+    done
+    find /usr -name 'mosquitto_dynamic_security.so' 2>/dev/null | head -n1
+}
+
+ensure_installed() {
+    if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_ctrl >/dev/null 2>&1; then
+        echo "installing mosquitto" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2 && apt-get install -y -qq mosquitto mosquitto-clients >&2
+    fi
+    # The Debian package starts a system broker on 1883; tests never use it.
+}
+
+free_port() {
+    python3 - <<'PY' 2>/dev/null || shuf -i 20000-60000 -n 1
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+case "$cmd" in
+start)
+    ensure_installed
+    dir="${2:-$(mktemp -d /tmp/wfm-mosquitto.XXXXXX)}"
+    mkdir -p "$dir"
+    plugin="$(find_plugin)"
+    [ -n "$plugin" ] || { echo "mosquitto dynamic-security plugin not found" >&2; exit 1; }
+    port="$(free_port)"
+    rm -f "$dir/dynsec.json"
+    mosquitto_ctrl dynsec init "$dir/dynsec.json" "$admin_user" "$admin_pass" >/dev/null
+    cat >"$dir/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous false
+persistence false
+log_dest file $dir/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+log_type information
+connection_messages true
+listener $port 127.0.0.1
+plugin $plugin
+plugin_opt_config_file $dir/dynsec.json
+CONF
+    # Started as root, mosquitto drops to the mosquitto user, which must own the dynsec file
+    # and its folder, or every login fails with CONNACK 135.
+    if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then
+        chown -R mosquitto: "$dir"
+        chmod 0700 "$dir"
+    fi
+    mosquitto -c "$dir/mosquitto.conf" -d
+    # Wait until it accepts connections with the admin identity.
+    for _ in $(seq 1 50); do
+        if mosquitto_ctrl -h 127.0.0.1 -p "$port" -u "$admin_user" -P "$admin_pass" dynsec getDefaultACLAccess >/dev/null 2>&1; then
+            pid="$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf" || true)"
+            echo "$pid" >"$dir/pid"
+            echo "WFM_TEST_MOSQUITTO_DIR=$dir"
+            echo "WFM_TEST_MOSQUITTO_PORT=$port"
+            echo "WFM_TEST_MOSQUITTO_PID=$pid"
+            echo "WFM_MQTT_URL=mqtt://127.0.0.1:$port"
+            exit 0
+        fi
+        sleep 0.1
+    done
+    echo "mosquitto did not come up; log:" >&2
+    cat "$dir/mosquitto.log" >&2 || true
+    exit 1
+    ;;
+stop)
+    dir="${2:?usage: $0 stop DIR}"
+    if [ -f "$dir/pid" ]; then
+        pid="$(cat "$dir/pid")"
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: $0 start [DIR] | stop DIR" >&2
+    exit 2
+    ;;
+esac
