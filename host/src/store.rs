@@ -118,6 +118,8 @@ pub enum Tx {
 }
 
 /// Runs `$body` with `$c` bound to the transaction's connection of whichever backend.
+/// Both expansions must produce the same type, so map driver-specific results inside the body
+/// (e.g. `.execute(c).await.map(|r| r.rows_affected())`).
 #[macro_export]
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
@@ -235,7 +237,7 @@ impl Db {
 
     /// A trivial query, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
-        on_pool!(self, |c| sqlx::query("SELECT 1").execute(c).await)?;
+        on_pool!(self, |c| sqlx::query("SELECT 1").execute(c).await.map(|_| ()))?;
         Ok(())
     }
 

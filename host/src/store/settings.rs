@@ -40,7 +40,8 @@ pub async fn set(tx: &mut Tx, key: &str, value: &str) -> StoreResult<()> {
     .bind(value)
     .bind(&now)
     .execute(c)
-    .await)?;
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 

@@ -1,0 +1,83 @@
+//! System health, status and timezone (spec 04 §5, spec 01 §5).
+//!
+//! Fields that depend on features not present report their real current state: the MQTT
+//! ingress is `disabled` when MQTT services are off and `unavailable` until a broker
+//! connection exists; the update check is off unless a release feed is configured.
+
+use serde_json::{Value, json};
+
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::store::status;
+use crate::util;
+
+/// Service name reported by health.
+pub const SERVICE_NAME: &str = "WG Free Mesh API";
+/// Backend version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `GET /system/health`.
+pub fn health(app: &AppState) -> Value {
+    json!({
+        "status": "ok",
+        "service": SERVICE_NAME,
+        "version": VERSION,
+        "timestamp": util::now_iso(),
+        "timezone": app.settings.timezone.name(),
+        "dev_test_api_enabled": app.settings.enable_dev_test_api,
+        "mqtt_services_enabled": app.settings.enable_mqtt_services,
+    })
+}
+
+/// `GET /system/timezone`.
+pub fn timezone(app: &AppState) -> Value {
+    json!({ "timezone": app.settings.timezone.name() })
+}
+
+/// `system.clock.sync` payload.
+pub fn clock(app: &AppState) -> Value {
+    json!({ "timestamp": util::now_iso(), "timezone": app.settings.timezone.name() })
+}
+
+/// Status of the MQTT ingress as shown in `services.mqtt`.
+pub fn mqtt_status(app: &AppState) -> &'static str {
+    if !app.settings.enable_mqtt_services { "disabled" } else { "unavailable" }
+}
+
+/// `GET /system/status` (also the `system.status.updated` payload).
+pub async fn status(app: &AppState) -> AppResult<Value> {
+    let (summary, db_ok) = match status::summary(&app.db).await {
+        Ok(s) => (s, true),
+        Err(e) => {
+            tracing::warn!(error = %e, "status summary failed");
+            (status::Summary::default(), false)
+        }
+    };
+    let sync_issues: Vec<Value> = Vec::new();
+    let invalid_configs: Vec<Value> = Vec::new();
+    Ok(json!({
+        "summary": summary,
+        "sync": { "issue_count": sync_issues.len(), "issues": sync_issues },
+        "topology": {
+            "valid": invalid_configs.is_empty(),
+            "invalid_config_count": invalid_configs.len(),
+            "invalid_node_count": 0,
+            "invalid_configs": invalid_configs,
+        },
+        "services": {
+            "database": if db_ok { "ok" } else { "error" },
+            "mqtt": mqtt_status(app),
+            "wireguard": "deferred",
+        },
+        "update": {
+            "has_update": false,
+            "current_version": VERSION,
+            "latest_version": null,
+            "is_prerelease": false,
+            "release_url": null,
+            "name": null,
+            "published_at": null,
+        },
+        "timestamp": util::now_iso(),
+    }))
+}
