@@ -54,13 +54,33 @@ impl From<sqlx::Error> for StoreError {
 /// Store result.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Which backend a URL selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which backend a URL selects. `Debug` hides a PostgreSQL password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DbTarget {
     /// A SQLite file path.
     Sqlite(std::path::PathBuf),
     /// A PostgreSQL URL in `postgres://` form.
     Postgres(String),
+}
+
+impl std::fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbTarget::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            DbTarget::Postgres(url) => {
+                let shown = match url::Url::parse(url) {
+                    Ok(mut u) => {
+                        if u.password().is_some() {
+                            let _ = u.set_password(Some("<redacted>"));
+                        }
+                        u.to_string()
+                    }
+                    Err(_) => "<unparsable url>".to_string(),
+                };
+                f.debug_tuple("Postgres").field(&shown).finish()
+            }
+        }
+    }
 }
 
 impl DbTarget {
@@ -273,6 +293,8 @@ mod tests {
             DbTarget::Postgres("postgres://u@h/d".into())
         );
         assert!(DbTarget::parse("mysql://x").is_err());
+        let t = DbTarget::parse("postgresql://wfm:s3cret@db/wfm").unwrap();
+        assert!(!format!("{t:?}").contains("s3cret"));
         assert!(DbTarget::parse("sqlite:///").is_err());
     }
 }
