@@ -71,15 +71,18 @@ pub(crate) fn load_component(
 
 /// Loads a precompiled artefact from the cache directory.
 ///
-/// Safety argument: `deserialize_file` trusts its input to be wasmtime's own output. The
-/// cache directory belongs to this runtime, entries are written only by
-/// [`write_atomically`] from `Engine::precompile_component`, and the file name binds the
-/// wasm hash and the engine's compatibility hash; wasmtime additionally checks the
-/// artefact's header against the engine.
+/// The file is read into memory rather than mapped (`deserialize_file`): a mapped file that
+/// someone truncates while the server runs would crash the process with SIGBUS.
+///
+/// Safety argument: `deserialize` trusts its input to be wasmtime's own output. The cache
+/// directory belongs to this runtime, entries are written only by [`write_atomically`] from
+/// `Engine::precompile_component`, and the file name binds the wasm hash and the engine's
+/// compatibility hash; wasmtime additionally checks the artefact's header against the engine.
 #[allow(unsafe_code)]
 fn deserialize_own_artifact(engine: &Engine, path: &Path) -> Result<Component, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     // SAFETY: see the function documentation; only artefacts this runtime wrote are loaded.
-    unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))
+    unsafe { Component::deserialize(engine, &bytes) }.map_err(|e| format!("{e:#}"))
 }
 
 /// Loads bytes `Engine::precompile_component` returned a moment ago.

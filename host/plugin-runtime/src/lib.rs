@@ -33,6 +33,8 @@ mod error;
 mod host_api;
 mod limits;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cache::CompileSource;
 pub use capability::Capability;
