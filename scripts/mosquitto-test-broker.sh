@@ -2,7 +2,9 @@
 # Starts a throwaway Mosquitto with the dynamic-security plugin on a free loopback port.
 #
 #   scripts/mosquitto-test-broker.sh start [DIR]   -> prints KEY=VALUE lines (eval-able)
-#   scripts/mosquitto-test-broker.sh stop DIR
+#   scripts/mosquitto-test-broker.sh stop DIR      -> kills it and removes DIR
+#   scripts/mosquitto-test-broker.sh halt DIR      -> kills it, keeps DIR (broker outage)
+#   scripts/mosquitto-test-broker.sh resume DIR    -> starts it again on the same port/state
 #
 # The dynsec file is initialised with the server's broker identity (WFM_EMQX_USERNAME /
 # WFM_EMQX_PASSWORD, defaults admin/public), which the WFM server then uses both to manage
@@ -41,6 +43,38 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 PY
 }
 
+wait_ready() {
+    local dir="$1" port="$2" pid
+    for _ in $(seq 1 100); do
+        if mosquitto_ctrl -h 127.0.0.1 -p "$port" -u "$admin_user" -P "$admin_pass" dynsec getDefaultACLAccess >/dev/null 2>&1; then
+            pid="$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf" || true)"
+            echo "$pid" >"$dir/pid"
+            echo "WFM_TEST_MOSQUITTO_DIR=$dir"
+            echo "WFM_TEST_MOSQUITTO_PORT=$port"
+            echo "WFM_TEST_MOSQUITTO_PID=$pid"
+            echo "WFM_MQTT_URL=mqtt://127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "mosquitto did not come up; log:" >&2
+    cat "$dir/mosquitto.log" >&2 || true
+    return 1
+}
+
+kill_broker() {
+    local dir="$1" pid
+    [ -f "$dir/pid" ] || return 0
+    pid="$(cat "$dir/pid")"
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
 case "$cmd" in
 start)
     ensure_installed
@@ -71,34 +105,26 @@ CONF
         chown -R mosquitto: "$dir"
         chmod 0700 "$dir"
     fi
+    echo "$port" >"$dir/port"
     mosquitto -c "$dir/mosquitto.conf" -d
-    # Wait until it accepts connections with the admin identity.
-    for _ in $(seq 1 50); do
-        if mosquitto_ctrl -h 127.0.0.1 -p "$port" -u "$admin_user" -P "$admin_pass" dynsec getDefaultACLAccess >/dev/null 2>&1; then
-            pid="$(pgrep -n -f "mosquitto -c $dir/mosquitto.conf" || true)"
-            echo "$pid" >"$dir/pid"
-            echo "WFM_TEST_MOSQUITTO_DIR=$dir"
-            echo "WFM_TEST_MOSQUITTO_PORT=$port"
-            echo "WFM_TEST_MOSQUITTO_PID=$pid"
-            echo "WFM_MQTT_URL=mqtt://127.0.0.1:$port"
-            exit 0
-        fi
-        sleep 0.1
-    done
-    echo "mosquitto did not come up; log:" >&2
-    cat "$dir/mosquitto.log" >&2 || true
-    exit 1
+    wait_ready "$dir" "$port"
+    ;;
+halt)
+    dir="${2:?usage: $0 halt DIR}"
+    kill_broker "$dir"
+    ;;
+resume)
+    dir="${2:?usage: $0 resume DIR}"
+    mosquitto -c "$dir/mosquitto.conf" -d
+    wait_ready "$dir" "$(cat "$dir/port")"
     ;;
 stop)
     dir="${2:?usage: $0 stop DIR}"
-    if [ -f "$dir/pid" ]; then
-        pid="$(cat "$dir/pid")"
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    fi
+    kill_broker "$dir"
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start [DIR] | stop DIR" >&2
+    echo "usage: $0 start [DIR] | stop DIR | halt DIR | resume DIR" >&2
     exit 2
     ;;
 esac

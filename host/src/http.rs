@@ -6,6 +6,10 @@
 //! file per route group.
 
 pub mod auth;
+pub mod client;
+pub mod endpoint;
+pub mod internal;
+pub mod mqtt_settings;
 pub mod dev;
 pub mod events;
 pub mod extract;
@@ -23,7 +27,7 @@ use crate::state::AppState;
 /// Routes that need the admin session (`S`), all under `/api/v1`. Feature areas merge their
 /// admin routers here.
 fn admin_routes() -> Router<AppState> {
-    Router::new().merge(auth::admin_routes()).merge(settings::routes()).merge(system::admin_routes()).merge(events::routes())
+    Router::new().merge(auth::admin_routes()).merge(settings::routes()).merge(system::admin_routes()).merge(events::routes()).merge(endpoint::routes()).merge(mqtt_settings::routes())
 }
 
 /// Public routes under `/api/v1` (`N`, or their own token checks).
@@ -36,7 +40,7 @@ pub fn router(app: AppState) -> Router {
     let admin = admin_routes().route_layer(from_fn_with_state(app.clone(), extract::require_admin));
     let api_v1 = Router::new().merge(public_routes()).merge(admin);
 
-    let mut root = Router::new().nest("/api/v1", api_v1);
+    let mut root = Router::new().nest("/api/v1", api_v1).merge(client::routes()).merge(internal::routes());
     if app.settings.enable_dev_test_api {
         root = root.nest("/api/v0", dev::routes());
     }

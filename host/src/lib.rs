@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod mqtt;
 pub mod service;
 pub mod state;
 pub mod store;
@@ -49,8 +50,11 @@ pub async fn serve(settings: Settings, listener: tokio::net::TcpListener, shutdo
 pub async fn serve_state(app: AppState, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let router = http::router(app.clone());
     let events = app.events.clone();
+    mqtt::client::start(&app);
+    let mqtt_app = app.clone();
     let shutdown = async move {
         shutdown.await;
+        mqtt_app.mqtt.shutdown();
         // Ends every SSE stream so graceful shutdown does not wait on them.
         events.close();
     };

@@ -3,5 +3,8 @@
 //! side effects (broker sync, MQTT, SSE) follow the commit.
 
 pub mod auth;
+pub mod binding;
+pub mod endpoint;
+pub mod mqtt_settings;
 pub mod settings;
 pub mod system;

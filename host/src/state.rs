@@ -26,6 +26,8 @@ pub struct Inner {
     pub login_throttle: LoginThrottle,
     /// Process start.
     pub started_at: Instant,
+    /// MQTT control channel: authz engine, broker sync, server client.
+    pub mqtt: crate::mqtt::MqttService,
 }
 
 impl std::ops::Deref for AppState {
@@ -39,6 +41,7 @@ impl AppState {
     /// Builds the state from its parts.
     pub fn new(settings: Settings, db: Db) -> Self {
         let throttle = LoginThrottle::new(settings.login_max_failures, settings.login_lockout_seconds);
+        let mqtt = crate::mqtt::MqttService::new(&settings);
         AppState(Arc::new(Inner {
             settings,
             db,
@@ -46,6 +49,7 @@ impl AppState {
             auth: AuthCache::default(),
             login_throttle: throttle,
             started_at: Instant::now(),
+            mqtt,
         }))
     }
 }

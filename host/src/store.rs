@@ -13,6 +13,10 @@
 //! Layout: `store/settings.rs` (system_settings), `store/status.rs` (counters for the system
 //! status); feature areas add their own submodule.
 
+pub mod client_state;
+pub mod config_state;
+pub mod control_logs;
+pub mod runtime;
 pub mod settings;
 pub mod status;
 
