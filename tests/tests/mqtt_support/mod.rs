@@ -1,0 +1,175 @@
+//! Shared helpers of the MQTT end-to-end tests: a throwaway Mosquitto with dynamic security
+//! (via `scripts/mosquitto-test-broker.sh`) and a raw MQTT v5 test client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, SubscribeReasonCode};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
+use tokio::sync::mpsc;
+
+/// Server broker identity used by every test broker.
+pub const ADMIN: &str = "admin";
+/// Its password.
+pub const ADMIN_PW: &str = "public";
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/mosquitto-test-broker.sh")
+}
+
+/// A running test broker; stopped and removed on drop.
+pub struct Mosquitto {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let dir = std::env::temp_dir().join(format!("wfm-mosq-{}", uuid::Uuid::new_v4().simple()));
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&dir)
+            .env("WFM_EMQX_USERNAME", ADMIN)
+            .env("WFM_EMQX_PASSWORD", ADMIN_PW)
+            .output()
+            .expect("run mosquitto-test-broker.sh");
+        assert!(out.status.success(), "broker start failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let port = text
+            .lines()
+            .find_map(|l| l.strip_prefix("WFM_TEST_MOSQUITTO_PORT="))
+            .and_then(|p| p.trim().parse().ok())
+            .expect("port in script output");
+        Mosquitto { dir, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    fn run(&self, cmd: &str) {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(cmd)
+            .arg(&self.dir)
+            .env("WFM_EMQX_USERNAME", ADMIN)
+            .env("WFM_EMQX_PASSWORD", ADMIN_PW)
+            .output()
+            .expect("run mosquitto-test-broker.sh");
+        assert!(out.status.success(), "broker {cmd} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Simulates an outage: the process goes, its state stays.
+    pub fn halt(&self) {
+        self.run("halt");
+    }
+
+    /// Ends the outage on the same port with the same state.
+    pub fn resume(&self) {
+        self.run("resume");
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).output();
+    }
+}
+
+/// What a raw client saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Connected,
+    Refused(String),
+    SubAck(Vec<bool>),
+    Message(String, Vec<u8>),
+    Disconnected(String),
+}
+
+/// A raw MQTT v5 client driven by a background task that reports what it sees.
+pub struct RawClient {
+    pub client: AsyncClient,
+    pub rx: mpsc::UnboundedReceiver<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RawClient {
+    /// Connects once (no reconnect: the first error ends the task).
+    pub fn connect(port: u16, client_id: &str, user: &str, pass: &str) -> RawClient {
+        let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+        o.set_credentials(user, pass);
+        o.set_keep_alive(Duration::from_secs(30));
+        let (client, mut el) = AsyncClient::new(o, 256);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(a))) => {
+                        let _ = tx.send(if a.code == ConnectReturnCode::Success { Seen::Connected } else { Seen::Refused(format!("{:?}", a.code)) });
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(a))) => {
+                        let _ = tx.send(Seen::SubAck(a.return_codes.iter().map(|c| matches!(c, SubscribeReasonCode::Success(_))).collect()));
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send(Seen::Message(String::from_utf8_lossy(&p.topic).into_owned(), p.payload.to_vec()));
+                    }
+                    Ok(Event::Incoming(Packet::Disconnect(d))) => {
+                        let _ = tx.send(Seen::Disconnected(format!("{:?}", d.reason_code)));
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(ConnectionError::ConnectionRefused(c)) => {
+                        let _ = tx.send(Seen::Refused(format!("{c:?}")));
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Seen::Disconnected(e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+        RawClient { client, rx, task }
+    }
+
+    /// Next event within `secs`.
+    pub async fn next(&mut self, secs: u64) -> Option<Seen> {
+        tokio::time::timeout(Duration::from_secs(secs), self.rx.recv()).await.ok().flatten()
+    }
+
+    /// Waits for an event matching `f`, skipping others.
+    pub async fn wait_for(&mut self, secs: u64, f: impl Fn(&Seen) -> bool) -> Option<Seen> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.rx.recv()).await {
+                Ok(Some(s)) if f(&s) => return Some(s),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Subscribes to one filter and returns whether the broker granted it.
+    pub async fn subscribe(&mut self, filter: &str) -> bool {
+        self.client.subscribe(filter, QoS::AtLeastOnce).await.expect("queue subscribe");
+        match self.wait_for(5, |s| matches!(s, Seen::SubAck(_))).await {
+            Some(Seen::SubAck(v)) => v.first().copied().unwrap_or(false),
+            other => panic!("no SUBACK: {other:?}"),
+        }
+    }
+
+    pub async fn publish(&self, topic: &str, body: impl Into<Vec<u8>>) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, body.into()).await.expect("queue publish");
+    }
+}
