@@ -3,8 +3,18 @@
 //! side effects (broker sync, MQTT, SSE) follow the commit.
 
 pub mod auth;
+pub mod awg;
 pub mod binding;
+pub mod configs;
 pub mod endpoint;
+pub mod keys;
+pub mod mesh;
 pub mod mqtt_settings;
+pub mod nodes;
+pub mod projections;
+pub mod refresh;
+pub mod render;
 pub mod settings;
 pub mod system;
+pub mod tags;
+pub mod tools;

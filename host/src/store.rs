@@ -15,10 +15,15 @@
 
 pub mod client_state;
 pub mod config_state;
+pub mod configs;
 pub mod control_logs;
+pub mod links;
+pub mod nodes;
 pub mod runtime;
+pub mod plugins;
 pub mod settings;
 pub mod status;
+pub mod tags;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -174,6 +179,15 @@ macro_rules! on_pool {
                 $body
             }
         }
+    };
+}
+
+/// Executes one statement in a transaction with positional binds and returns the number of
+/// affected rows: `exec!(tx, "UPDATE t SET a = $2 WHERE id = $1", id, a)?`.
+#[macro_export]
+macro_rules! exec {
+    ($tx:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        $crate::on_tx!($tx, |c| sqlx::query($sql)$(.bind($arg))*.execute(c).await.map(|r| r.rows_affected()))
     };
 }
 

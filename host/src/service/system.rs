@@ -47,6 +47,8 @@ pub fn mqtt_status(app: &AppState) -> &'static str {
 /// `GET /system/status` (also the `system.status.updated` payload).
 pub async fn status(app: &AppState) -> AppResult<Value> {
     let (summary, db_ok) = match status::summary(&app.db).await {
+        // With MQTT services off every node is presented as static (spec 02 §2.2).
+        Ok(s) if !app.settings.enable_mqtt_services => (status::Summary { dynamic_nodes: 0, online_nodes: 0, ..s }, true),
         Ok(s) => (s, true),
         Err(e) => {
             tracing::warn!(error = %e, "status summary failed");

@@ -10,7 +10,7 @@ pub struct Summary {
     pub configs: i64,
     /// All nodes.
     pub nodes: i64,
-    /// Enabled dynamic nodes of enabled configs.
+    /// Enabled dynamic nodes (all configs).
     pub dynamic_nodes: i64,
     /// Enabled dynamic nodes of enabled configs whose runtime is online.
     pub online_nodes: i64,
@@ -22,8 +22,7 @@ pub async fn summary(db: &Db) -> StoreResult<Summary> {
         "SELECT \
            (SELECT COUNT(*) FROM configs), \
            (SELECT COUNT(*) FROM nodes), \
-           (SELECT COUNT(*) FROM nodes n JOIN configs c ON c.id = n.config_id \
-              WHERE n.enabled = TRUE AND c.enabled = TRUE AND n.node_type = 'dynamic'), \
+           (SELECT COUNT(*) FROM nodes n WHERE n.enabled = TRUE AND n.node_type = 'dynamic'), \
            (SELECT COUNT(*) FROM nodes n JOIN configs c ON c.id = n.config_id \
               JOIN endpoint_runtime_status r ON r.node_id = n.id \
               WHERE n.enabled = TRUE AND c.enabled = TRUE AND n.node_type = 'dynamic' AND r.online = TRUE)"

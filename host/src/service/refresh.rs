@@ -1,0 +1,242 @@
+//! Publish plans and the refresh worker (spec 04 §1.4).
+//!
+//! A write commits, then calls [`schedule`] with a [`PublishPlan`] naming what changed. Plans
+//! are merged per config and handed to one background worker, which (1) regenerates the
+//! affected nodes' desired configs and auto-pushes where the sync service wants to, (2) emits
+//! the SSE events of the merged plan in the spec's order: system status, config list,
+//! overviews, node workspaces, node applies, mesh workspaces (each sorted). REST writes
+//! therefore return before their events; bursts of writes to one config coalesce.
+//!
+//! The payloads come from a [`Projections`] implementation registered once at start-up by the
+//! feature services (config list, overview, workspaces). Until one is registered only the
+//! system status is emitted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::error::AppResult;
+use crate::service::system;
+use crate::state::AppState;
+
+/// A boxed future, for the object-safe [`Projections`] trait.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a write changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishPlan {
+    /// Emit `config.list.updated`.
+    pub refresh_configs: bool,
+    /// Emit `system.status.updated`.
+    pub refresh_system_status: bool,
+    /// Configs whose overview changed.
+    pub overview_config_ids: BTreeSet<String>,
+    /// `(config_id, node_id)` whose node workspace changed.
+    pub node_workspaces: BTreeSet<(String, String)>,
+    /// `(config_id, node_id)` whose apply view changed.
+    pub node_applies: BTreeSet<(String, String)>,
+    /// `(config_id, node_id)` whose mesh workspace changed.
+    pub mesh_workspaces: BTreeSet<(String, String)>,
+    /// Configs whose nodes' desired configs must be regenerated before emitting.
+    pub regenerate_config_ids: BTreeSet<String>,
+}
+
+impl PublishPlan {
+    /// The plan of a config/node/mesh write: both flags, the overview (unless the config was
+    /// deleted), and every affected node in all three node scopes; the config is regenerated.
+    pub fn config_change(config_id: &str, node_ids: &[String], config_deleted: bool) -> Self {
+        let mut p = PublishPlan { refresh_configs: true, refresh_system_status: true, ..Default::default() };
+        if !config_deleted {
+            p.overview_config_ids.insert(config_id.to_string());
+            p.regenerate_config_ids.insert(config_id.to_string());
+            for n in node_ids {
+                p.add_node(config_id, n);
+            }
+        }
+        p
+    }
+
+    /// Adds a node scope (workspace, apply, mesh workspace).
+    pub fn add_node(&mut self, config_id: &str, node_id: &str) {
+        let k = (config_id.to_string(), node_id.to_string());
+        self.node_workspaces.insert(k.clone());
+        self.node_applies.insert(k.clone());
+        self.mesh_workspaces.insert(k);
+    }
+
+    /// Merges another plan into this one.
+    pub fn merge(&mut self, other: PublishPlan) {
+        self.refresh_configs |= other.refresh_configs;
+        self.refresh_system_status |= other.refresh_system_status;
+        self.overview_config_ids.extend(other.overview_config_ids);
+        self.node_workspaces.extend(other.node_workspaces);
+        self.node_applies.extend(other.node_applies);
+        self.mesh_workspaces.extend(other.mesh_workspaces);
+        self.regenerate_config_ids.extend(other.regenerate_config_ids);
+    }
+
+    /// True when nothing is to be done.
+    pub fn is_empty(&self) -> bool {
+        *self == PublishPlan::default()
+    }
+}
+
+/// Payload builders provided by the feature services. Each returns `None` when the subject no
+/// longer exists (deleted meanwhile), which skips that event.
+pub trait Projections: Send + Sync + 'static {
+    /// Recomputes what a config's nodes need (desired configs of stale nodes) and performs the
+    /// auto-push the sync service asks for.
+    fn regenerate<'a>(&'a self, app: &'a AppState, config_id: &'a str) -> BoxFut<'a, AppResult<()>>;
+    /// `config.list.updated` payload `{configs: [...]}`.
+    fn config_list<'a>(&'a self, app: &'a AppState) -> BoxFut<'a, AppResult<Value>>;
+    /// `config.overview.updated` payload `{config_id, overview, tags}`.
+    fn overview<'a>(&'a self, app: &'a AppState, config_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    /// `node.workspace.updated` payload.
+    fn node_workspace<'a>(&'a self, app: &'a AppState, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    /// `node.apply.updated` payload (`None` for disabled nodes).
+    fn node_apply<'a>(&'a self, app: &'a AppState, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    /// `mesh.workspace.updated` payload.
+    fn mesh_workspace<'a>(&'a self, app: &'a AppState, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+}
+
+/// Queue + registered projections; lives in `AppState`.
+#[derive(Default)]
+pub struct Refresher {
+    pending: Mutex<PublishPlan>,
+    notify: Arc<Notify>,
+    projections: OnceLock<Arc<dyn Projections>>,
+    started: OnceLock<()>,
+}
+
+impl Refresher {
+    /// Registers the payload builders (once; later calls are ignored).
+    pub fn register(&self, p: Arc<dyn Projections>) {
+        let _ = self.projections.set(p);
+    }
+
+    fn take(&self) -> PublishPlan {
+        match self.pending.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
+    }
+}
+
+/// Queues a plan for the background worker (merged with what is already queued).
+pub fn schedule(app: &AppState, plan: PublishPlan) {
+    if plan.is_empty() {
+        return;
+    }
+    match app.refresher.pending.lock() {
+        Ok(mut g) => g.merge(plan),
+        Err(p) => p.into_inner().merge(plan),
+    }
+    if app.refresher.started.get().is_none() {
+        start_worker(app);
+    }
+    app.refresher.notify.notify_one();
+}
+
+fn start_worker(app: &AppState) {
+    if app.refresher.started.set(()).is_err() {
+        return;
+    }
+    // The worker holds a weak reference so a dropped server (tests) does not live on.
+    let weak = app.downgrade();
+    tokio::spawn(async move {
+        loop {
+            let Some(app) = weak.upgrade() else { return };
+            let plan = app.refresher.take();
+            if plan.is_empty() {
+                let notify = app.refresher.notify.clone();
+                drop(app);
+                notify.notified().await;
+                continue;
+            }
+            run_plan(&app, plan).await;
+        }
+    });
+}
+
+/// Runs one plan now: regenerate, then emit in order. Failures are logged; a projection that
+/// fails skips its event rather than stopping the rest.
+pub async fn run_plan(app: &AppState, plan: PublishPlan) {
+    let proj = app.refresher.projections.get().cloned();
+    if let Some(p) = &proj {
+        for cfg in &plan.regenerate_config_ids {
+            if let Err(e) = p.regenerate(app, cfg).await {
+                tracing::warn!(config_id = %cfg, error = %e, "config refresh failed");
+            }
+        }
+    }
+    if plan.refresh_system_status {
+        match system::status(app).await {
+            Ok(v) => app.events.publish("system.status.updated", v),
+            Err(e) => tracing::warn!(error = %e, "system status for SSE failed"),
+        }
+    }
+    let Some(p) = proj else { return };
+    if plan.refresh_configs {
+        match p.config_list(app).await {
+            Ok(v) => app.events.publish("config.list.updated", v),
+            Err(e) => tracing::warn!(error = %e, "config list for SSE failed"),
+        }
+    }
+    for cfg in &plan.overview_config_ids {
+        emit(app, "config.overview.updated", p.overview(app, cfg).await);
+    }
+    let by_kind: [(&str, &BTreeSet<(String, String)>); 3] = [
+        ("node.workspace.updated", &plan.node_workspaces),
+        ("node.apply.updated", &plan.node_applies),
+        ("mesh.workspace.updated", &plan.mesh_workspaces),
+    ];
+    for (kind, set) in by_kind {
+        for (c, n) in set {
+            let r = match kind {
+                "node.workspace.updated" => p.node_workspace(app, c, n).await,
+                "node.apply.updated" => p.node_apply(app, c, n).await,
+                _ => p.mesh_workspace(app, c, n).await,
+            };
+            emit(app, kind, r);
+        }
+    }
+}
+
+fn emit(app: &AppState, kind: &str, r: AppResult<Option<Value>>) {
+    match r {
+        Ok(Some(v)) => app.events.publish(kind, v),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(event = kind, error = %e, "projection for SSE failed"),
+    }
+}
+
+/// Groups node ids by config for callers that touch several configs.
+pub fn nodes_by_config(pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (c, n) in pairs {
+        m.entry(c).or_default().push(n);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_merge() {
+        let mut a = PublishPlan::config_change("cfg_1", &["node_a".into()], false);
+        let b = PublishPlan::config_change("cfg_2", &["node_b".into()], false);
+        a.merge(b);
+        assert!(a.refresh_configs && a.refresh_system_status);
+        assert_eq!(a.overview_config_ids.len(), 2);
+        assert_eq!(a.node_applies.len(), 2);
+        let d = PublishPlan::config_change("cfg_3", &["x".into()], true);
+        assert!(d.overview_config_ids.is_empty() && d.node_workspaces.is_empty());
+        assert!(PublishPlan::default().is_empty());
+    }
+}
