@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod endpoint;
 pub mod internal;
+pub mod mesh;
 pub mod mqtt_settings;
 pub mod dev;
 pub mod events;
@@ -28,6 +29,7 @@ use crate::state::AppState;
 /// admin routers here.
 fn admin_routes() -> Router<AppState> {
     Router::new().merge(auth::admin_routes()).merge(settings::routes()).merge(system::admin_routes()).merge(events::routes()).merge(endpoint::routes()).merge(mqtt_settings::routes())
+        .merge(mesh::routes())
 }
 
 /// Public routes under `/api/v1` (`N`, or their own token checks).
@@ -37,6 +39,7 @@ fn public_routes() -> Router<AppState> {
 
 /// Builds the whole application router.
 pub fn router(app: AppState) -> Router {
+    crate::service::projections::register(&app);
     let admin = admin_routes().route_layer(from_fn_with_state(app.clone(), extract::require_admin));
     let api_v1 = Router::new().merge(public_routes()).merge(admin);
 

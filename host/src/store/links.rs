@@ -1,0 +1,415 @@
+//! `peer_links` rows (spec 02 §2.4) and the mesh queries: pairs, Quick Mesh bulk writes, the
+//! light rows topology validation needs, the rows one node's file is rendered from, and the
+//! desired-config slot of `node_config_state`.
+//!
+//! Bulk inserts are batched: SQLite takes many `VALUES` tuples per prepared statement (below
+//! its 32766-parameter limit), PostgreSQL one `UNNEST` of column arrays per batch, so a Quick
+//! Mesh of a million rows costs a few hundred statements, not a million round trips.
+
+use super::{Db, StoreResult, Tx};
+use crate::{on_pool, on_tx};
+
+/// One stored link row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkRow {
+    pub id: String,
+    pub config_id: String,
+    pub local_node_id: String,
+    pub peer_node_id: String,
+    pub link_group_id: String,
+    pub direction: String,
+    pub enabled: bool,
+    pub allowed_ips: String,
+    pub persistent_keepalive: Option<i64>,
+    pub preshared_key: Option<String>,
+    pub endpoint_mode: String,
+    pub endpoint_ref_family: Option<String>,
+    pub endpoint_manual_host: Option<String>,
+    pub endpoint_port_mode: String,
+    pub endpoint_manual_port: Option<i64>,
+    pub notes: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLS: &str = "id, config_id, local_node_id, peer_node_id, link_group_id, direction, enabled, allowed_ips, \
+    persistent_keepalive, preshared_key, endpoint_mode, endpoint_ref_family, endpoint_manual_host, endpoint_port_mode, \
+    endpoint_manual_port, notes, created_at, updated_at";
+
+/// Rows of a config in link order.
+pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<LinkRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, LinkRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM peer_links WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
+    )))
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Rows of one group (link order), inside a write.
+pub async fn group_tx(tx: &mut Tx, group_id: &str) -> StoreResult<Vec<LinkRow>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM peer_links WHERE link_group_id = $1 ORDER BY created_at ASC, id ASC"
+    )))
+    .bind(group_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Inserts rows one statement each (pair create: two rows).
+pub async fn insert(tx: &mut Tx, rows: &[LinkRow]) -> StoreResult<()> {
+    for r in rows {
+        on_tx!(tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO peer_links ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        )))
+        .bind(&r.id)
+        .bind(&r.config_id)
+        .bind(&r.local_node_id)
+        .bind(&r.peer_node_id)
+        .bind(&r.link_group_id)
+        .bind(&r.direction)
+        .bind(r.enabled)
+        .bind(&r.allowed_ips)
+        .bind(r.persistent_keepalive)
+        .bind(&r.preshared_key)
+        .bind(&r.endpoint_mode)
+        .bind(&r.endpoint_ref_family)
+        .bind(&r.endpoint_manual_host)
+        .bind(&r.endpoint_port_mode)
+        .bind(r.endpoint_manual_port)
+        .bind(&r.notes)
+        .bind(&r.created_at)
+        .bind(&r.updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Rewrites the mutable columns of a row (ids, nodes, direction and `created_at` never change).
+pub async fn update(tx: &mut Tx, r: &LinkRow) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE peer_links SET enabled = $2, allowed_ips = $3, persistent_keepalive = $4, preshared_key = $5, \
+         endpoint_mode = $6, endpoint_ref_family = $7, endpoint_manual_host = $8, endpoint_port_mode = $9, \
+         endpoint_manual_port = $10, notes = $11, updated_at = $12 WHERE id = $1"
+    )
+    .bind(&r.id)
+    .bind(r.enabled)
+    .bind(&r.allowed_ips)
+    .bind(r.persistent_keepalive)
+    .bind(&r.preshared_key)
+    .bind(&r.endpoint_mode)
+    .bind(&r.endpoint_ref_family)
+    .bind(&r.endpoint_manual_host)
+    .bind(&r.endpoint_port_mode)
+    .bind(r.endpoint_manual_port)
+    .bind(&r.notes)
+    .bind(&r.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Deletes a group's rows; returns how many.
+pub async fn delete_group(tx: &mut Tx, group_id: &str) -> StoreResult<u64> {
+    let r = on_tx!(tx, |c| sqlx::query("DELETE FROM peer_links WHERE link_group_id = $1").bind(group_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(r)
+}
+
+/// Deletes every row of a config; returns how many (Quick Mesh `deleted_links`).
+pub async fn delete_for_config(tx: &mut Tx, config_id: &str) -> StoreResult<u64> {
+    let r = on_tx!(tx, |c| sqlx::query("DELETE FROM peer_links WHERE config_id = $1").bind(config_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(r)
+}
+
+/// A row for [`bulk_insert`]: the columns that vary per row. The rest are Quick Mesh constants:
+/// enabled, `auto` + family, `ref_peer_listen_port`, no manual host/port, notes `""`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkLink<'a> {
+    pub id: String,
+    pub local_node_id: &'a str,
+    pub peer_node_id: &'a str,
+    pub link_group_id: &'a str,
+    pub forward: bool,
+    pub allowed_ips: &'a str,
+    pub persistent_keepalive: Option<i64>,
+    pub preshared_key: Option<&'a str>,
+    pub created_at: String,
+}
+
+/// Parameters per row in the SQLite multi-row insert.
+const SQLITE_ROW_PARAMS: usize = 9;
+/// Rows per SQLite statement: 9 × 3600 + 3 shared = 32403 ≤ 32766.
+const SQLITE_BATCH: usize = 3600;
+/// Rows per PostgreSQL `UNNEST` statement.
+const PG_BATCH: usize = 20_000;
+
+fn sqlite_insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(120 + rows * 80);
+    sql.push_str(
+        "INSERT INTO peer_links (id, local_node_id, peer_node_id, link_group_id, direction, allowed_ips, \
+         persistent_keepalive, preshared_key, created_at, config_id, endpoint_ref_family, updated_at, enabled, \
+         endpoint_mode, endpoint_port_mode, notes) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        let b = 4 + r * SQLITE_ROW_PARAMS;
+        sql.push('(');
+        for k in 0..SQLITE_ROW_PARAMS {
+            sql.push('$');
+            sql.push_str(&(b + k).to_string());
+            sql.push(',');
+        }
+        sql.push_str("$1,$2,$3,1,'auto','ref_peer_listen_port','')");
+    }
+    sql
+}
+
+/// Inserts many Quick Mesh rows of one config in batches.
+pub async fn bulk_insert(tx: &mut Tx, config_id: &str, family: &str, now: &str, rows: &[BulkLink<'_>]) -> StoreResult<()> {
+    match tx {
+        Tx::Sqlite(t) => {
+            let full_sql = sqlite_insert_sql(SQLITE_BATCH);
+            for chunk in rows.chunks(SQLITE_BATCH) {
+                let sql = if chunk.len() == SQLITE_BATCH { full_sql.clone() } else { sqlite_insert_sql(chunk.len()) };
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(config_id).bind(family).bind(now);
+                for r in chunk {
+                    q = q
+                        .bind(&r.id)
+                        .bind(r.local_node_id)
+                        .bind(r.peer_node_id)
+                        .bind(r.link_group_id)
+                        .bind(if r.forward { "forward" } else { "reverse" })
+                        .bind(r.allowed_ips)
+                        .bind(r.persistent_keepalive)
+                        .bind(r.preshared_key)
+                        .bind(&r.created_at);
+                }
+                q.execute(&mut **t).await?;
+            }
+        }
+        Tx::Pg(t) => {
+            for chunk in rows.chunks(PG_BATCH) {
+                let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+                let locals: Vec<&str> = chunk.iter().map(|r| r.local_node_id).collect();
+                let peers: Vec<&str> = chunk.iter().map(|r| r.peer_node_id).collect();
+                let groups: Vec<&str> = chunk.iter().map(|r| r.link_group_id).collect();
+                let dirs: Vec<&str> = chunk.iter().map(|r| if r.forward { "forward" } else { "reverse" }).collect();
+                let allowed: Vec<&str> = chunk.iter().map(|r| r.allowed_ips).collect();
+                let keepalive: Vec<Option<i64>> = chunk.iter().map(|r| r.persistent_keepalive).collect();
+                let psk: Vec<Option<&str>> = chunk.iter().map(|r| r.preshared_key).collect();
+                let created: Vec<&str> = chunk.iter().map(|r| r.created_at.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO peer_links (id, local_node_id, peer_node_id, link_group_id, direction, allowed_ips, \
+                     persistent_keepalive, preshared_key, created_at, config_id, endpoint_ref_family, updated_at, enabled, \
+                     endpoint_mode, endpoint_port_mode, notes) \
+                     SELECT u.*, $10, $11, $12, TRUE, 'auto', 'ref_peer_listen_port', '' FROM UNNEST(\
+                     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], \
+                     $9::text[]) AS u",
+                )
+                .bind(&ids)
+                .bind(&locals)
+                .bind(&peers)
+                .bind(&groups)
+                .bind(&dirs)
+                .bind(&allowed)
+                .bind(&keepalive)
+                .bind(&psk)
+                .bind(&created)
+                .bind(config_id)
+                .bind(family)
+                .bind(now)
+                .execute(&mut **t)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The columns topology validation reads.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TopoRow {
+    pub link_group_id: String,
+    pub local_node_id: String,
+    pub peer_node_id: String,
+    pub direction: String,
+    pub enabled: bool,
+    pub endpoint_mode: String,
+    pub endpoint_ref_family: Option<String>,
+    pub endpoint_manual_host: Option<String>,
+    pub endpoint_port_mode: String,
+    pub endpoint_manual_port: Option<i64>,
+}
+
+/// Light rows of a config in link order.
+pub async fn topo_rows(db: &Db, config_id: &str) -> StoreResult<Vec<TopoRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, TopoRow>(
+        "SELECT link_group_id, local_node_id, peer_node_id, direction, enabled, endpoint_mode, endpoint_ref_family, \
+         endpoint_manual_host, endpoint_port_mode, endpoint_manual_port FROM peer_links WHERE config_id = $1 \
+         ORDER BY created_at ASC, id ASC"
+    )
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Number of rows per config.
+pub async fn counts(db: &Db) -> StoreResult<Vec<(String, i64)>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, (String, i64)>(
+        "SELECT config_id, COUNT(*) FROM peer_links GROUP BY config_id"
+    )
+    .fetch_all(c)
+    .await)?)
+}
+
+/// What one `[Peer]` section is made of: an enabled row of the local node joined with its
+/// enabled peer.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RenderRow {
+    pub local_node_id: String,
+    pub allowed_ips: String,
+    pub persistent_keepalive: Option<i64>,
+    pub preshared_key: Option<String>,
+    pub endpoint_mode: String,
+    pub endpoint_ref_family: Option<String>,
+    pub endpoint_manual_host: Option<String>,
+    pub endpoint_port_mode: String,
+    pub endpoint_manual_port: Option<i64>,
+    pub peer_name: String,
+    pub peer_public_key: String,
+    pub peer_ipv4_address: Option<String>,
+    pub peer_ipv6_address: Option<String>,
+    pub peer_listen_port: Option<i64>,
+}
+
+const RENDER_SQL: &str = "SELECT l.local_node_id, l.allowed_ips, l.persistent_keepalive, l.preshared_key, l.endpoint_mode, \
+    l.endpoint_ref_family, l.endpoint_manual_host, l.endpoint_port_mode, l.endpoint_manual_port, p.name AS peer_name, \
+    p.public_key AS peer_public_key, p.ipv4_address AS peer_ipv4_address, p.ipv6_address AS peer_ipv6_address, \
+    p.listen_port AS peer_listen_port FROM peer_links l JOIN nodes p ON p.id = l.peer_node_id \
+    WHERE l.local_node_id = $1 AND l.enabled = $2 AND p.enabled = $2 ORDER BY l.created_at ASC, l.id ASC";
+
+/// Active rows of one node's file, in link order (read side).
+pub async fn render_rows(db: &Db, node_id: &str) -> StoreResult<Vec<RenderRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, RenderRow>(RENDER_SQL).bind(node_id).bind(true).fetch_all(c).await)?)
+}
+
+/// Active rows of one node's file, inside a write.
+pub async fn render_rows_tx(tx: &mut Tx, node_id: &str) -> StoreResult<Vec<RenderRow>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, RenderRow>(RENDER_SQL).bind(node_id).bind(true).fetch_all(c).await)?)
+}
+
+/// Node ids of a config whose desired config is stale.
+pub async fn stale_node_ids(db: &Db, config_id: &str) -> StoreResult<Vec<String>> {
+    Ok(on_pool!(db, |c| sqlx::query_scalar::<_, String>(
+        "SELECT s.node_id FROM node_config_state s JOIN nodes n ON n.id = s.node_id \
+         WHERE s.config_id = $1 AND s.desired_stale = $2 ORDER BY n.created_at ASC, n.id ASC"
+    )
+    .bind(config_id)
+    .bind(true)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Locks the state rows of these nodes until commit (PostgreSQL), so a concurrent write that
+/// marks them stale waits for this render to finish and is not lost. SQLite needs nothing: its
+/// single writer connection already serialises the render transaction with every write.
+pub async fn lock_states(tx: &mut Tx, node_ids: &[String]) -> StoreResult<()> {
+    if let Tx::Pg(t) = tx {
+        sqlx::query("SELECT node_id FROM node_config_state WHERE node_id = ANY($1) FOR UPDATE")
+            .bind(node_ids)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The desired slot of one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Desired {
+    pub desired_text: String,
+    pub desired_sha256: String,
+    pub desired_version: i64,
+    pub desired_stale: bool,
+}
+
+/// Reads the desired slot inside a write.
+pub async fn desired_tx(tx: &mut Tx, node_id: &str) -> StoreResult<Option<Desired>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, Desired>(
+        "SELECT desired_text, desired_sha256, desired_version, desired_stale FROM node_config_state WHERE node_id = $1"
+    )
+    .bind(node_id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Stores a freshly rendered desired config: the version moves only when the hash changes;
+/// the stale mark is cleared.
+pub async fn write_desired(tx: &mut Tx, node_id: &str, text: &str, sha256: &str, now: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE node_config_state SET desired_version = CASE WHEN desired_sha256 = $3 THEN desired_version \
+         ELSE desired_version + 1 END, desired_text = $2, desired_sha256 = $3, desired_generated_at = $4, \
+         desired_stale = $5 WHERE node_id = $1"
+    )
+    .bind(node_id)
+    .bind(text)
+    .bind(sha256)
+    .bind(now)
+    .bind(false)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Clears the stale mark without rendering (disabled nodes have no file).
+pub async fn clear_stale(tx: &mut Tx, node_id: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query("UPDATE node_config_state SET desired_stale = $2 WHERE node_id = $1")
+        .bind(node_id)
+        .bind(false)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The desired/staged/confirmed hashes and versions of a config's nodes (overview sync items).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct SyncRow {
+    pub node_id: String,
+    pub desired_sha256: String,
+    pub desired_version: i64,
+    pub staged_sha256: String,
+    pub staged_version: i64,
+    pub confirmed_sha256: String,
+    pub confirmed_version: i64,
+    pub reported_local_sha256: String,
+    pub reported_local_version: i64,
+}
+
+/// Sync slots (without texts) of a config's nodes.
+pub async fn sync_rows(db: &Db, config_id: &str) -> StoreResult<Vec<SyncRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, SyncRow>(
+        "SELECT node_id, desired_sha256, desired_version, staged_sha256, staged_version, confirmed_sha256, \
+         confirmed_version, reported_local_sha256, reported_local_version FROM node_config_state WHERE config_id = $1"
+    )
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_batch_fits_the_parameter_limit() {
+        assert!(SQLITE_BATCH * SQLITE_ROW_PARAMS + 3 <= 32_766);
+        let sql = sqlite_insert_sql(2);
+        assert!(sql.ends_with("($4,$5,$6,$7,$8,$9,$10,$11,$12,$1,$2,$3,1,'auto','ref_peer_listen_port',''),($13,$14,$15,$16,$17,$18,$19,$20,$21,$1,$2,$3,1,'auto','ref_peer_listen_port','')"), "{sql}");
+    }
+}
