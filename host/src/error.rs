@@ -26,6 +26,10 @@ macro_rules! error_codes {
             pub fn all() -> &'static [ErrorCode] {
                 &[$(ErrorCode::$variant),*]
             }
+            /// The code with this wire string (how `wfm-domain` errors are mapped).
+            pub fn from_code_str(code: &str) -> Option<ErrorCode> {
+                match code { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
         }
     };
 }
@@ -242,9 +246,45 @@ impl From<crate::store::StoreError> for AppError {
     }
 }
 
+impl From<wfm_domain::DomainError> for AppError {
+    fn from(e: wfm_domain::DomainError) -> Self {
+        match ErrorCode::from_code_str(e.code) {
+            Some(code) => AppError { code, message: e.message, detail: e.detail, status: None, retry_after: None },
+            // A domain code missing from the catalogue is a bug on our side, not the caller's.
+            None => AppError::internal(format!("unmapped domain error {}: {}", e.code, e.message)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_codes_map_to_catalogue_codes() {
+        use wfm_domain::error::codes;
+        for c in [
+            codes::INVALID_AWG_PARAMETER,
+            codes::INVALID_AWG_H_RANGE,
+            codes::INVALID_AWG_J_RANGE,
+            codes::INVALID_AWG_VERSION,
+            codes::INVALID_TUNNEL_PROTOCOL,
+            codes::INVALID_CONFIG_NAME,
+            codes::INVALID_NODE_NAME,
+            codes::INVALID_TAG,
+            codes::INVALID_SUBNET,
+            codes::INVALID_VIRTUAL_IP,
+            codes::IP_POOL_EXHAUSTED,
+            codes::INVALID_KEY,
+            codes::INTERNAL_ERROR,
+        ] {
+            assert_eq!(ErrorCode::from_code_str(c).map(ErrorCode::as_str), Some(c));
+        }
+        let e: AppError = wfm_domain::DomainError::new(codes::INVALID_AWG_H_RANGE, "H1 bad").with("field", "awg_h1").into();
+        assert_eq!((e.code, e.status().as_u16()), (ErrorCode::InvalidAwgHRange, 400));
+        assert_eq!(e.detail["field"], "awg_h1");
+        assert_eq!(ErrorCode::from_code_str("NOPE"), None);
+    }
 
     #[test]
     fn codes_are_unique_upper_snake() {

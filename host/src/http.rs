@@ -7,17 +7,21 @@
 
 pub mod auth;
 pub mod client;
+pub mod configs;
 pub mod endpoint;
 pub mod internal;
+pub mod keys;
 pub mod mesh;
 pub mod mqtt_settings;
 pub mod dev;
 pub mod events;
 pub mod extract;
 pub mod guard;
+pub mod nodes;
 pub mod settings;
 pub mod spa;
 pub mod system;
+pub mod tags;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +33,10 @@ use crate::state::AppState;
 /// admin routers here.
 fn admin_routes() -> Router<AppState> {
     Router::new().merge(auth::admin_routes()).merge(settings::routes()).merge(system::admin_routes()).merge(events::routes()).merge(endpoint::routes()).merge(mqtt_settings::routes())
+        .merge(configs::routes())
+        .merge(nodes::routes())
+        .merge(tags::routes())
+        .merge(keys::routes())
         .merge(mesh::routes())
 }
 

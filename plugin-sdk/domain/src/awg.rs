@@ -878,6 +878,13 @@ pub fn validate_config_params(version: AwgVersion, shared: &SharedParams) -> Dom
             "awg_s1",
         ));
     }
+    // A shared RandomTrailers is every node's effective value, so its S rule holds config-wide.
+    if version == AwgVersion::V3_1
+        && options.get(OPT_RANDOM_TRAILERS).and_then(Value::as_bool) == Some(true)
+        && s.iter().any(|v| *v != s[0])
+    {
+        return Err(param_error("RandomTrailers needs S1, S2, S3 and S4 to be equal", "awg_s1"));
+    }
     Ok(())
 }
 

@@ -353,6 +353,18 @@ fn awg_3_1_header_key_needs_s_at_least_12() {
 }
 
 #[test]
+fn shared_random_trailers_requires_equal_s_config_wide() {
+    let rt = |v: bool| json!({"random_trailers": v});
+    let unequal = [Some(20), Some(21), Some(20), Some(20)];
+    let e = validate_config_params(AwgVersion::V3_1, &shared(unequal, [None; 4], rt(true))).unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), ("INVALID_AWG_PARAMETER", "RandomTrailers needs S1, S2, S3 and S4 to be equal"));
+    assert!(validate_config_params(AwgVersion::V3_1, &shared(unequal, [None; 4], rt(false))).is_ok());
+    assert!(validate_config_params(AwgVersion::V3_1, &shared([Some(20); 4], [None; 4], rt(true))).is_ok());
+    // Dormant on other versions.
+    assert!(validate_config_params(AwgVersion::V2_0, &shared(unequal, [None; 4], rt(true))).is_ok());
+}
+
+#[test]
 fn config_validation_checks_option_values() {
     let s = shared([None; 4], [None; 4], json!({"random_trailers": "yes"}));
     assert_eq!(validate_config_params(AwgVersion::V3_1, &s).unwrap_err().code, "INVALID_AWG_PARAMETER");

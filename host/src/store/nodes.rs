@@ -1,0 +1,379 @@
+//! `nodes` rows (spec 02 §2.2), the per-node rows made with a node, and the few link/runtime
+//! writes that node lifecycle changes imply (disable, type change, endpoint recalculation).
+
+use super::{Db, StoreResult, Tx};
+use crate::{on_pool, on_tx};
+
+/// One stored node, columns as in the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct NodeRow {
+    pub id: String,
+    pub config_id: String,
+    pub name: String,
+    pub ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+    pub listen_port: Option<i64>,
+    pub virtual_ip: Option<String>,
+    pub mtu: Option<i64>,
+    pub dns: Option<String>,
+    pub auto_sync: bool,
+    pub enabled: bool,
+    pub node_type: String,
+    pub public_key: String,
+    pub private_key: String,
+    pub tags_json: String,
+    pub pre_up_json: String,
+    pub post_up_json: String,
+    pub pre_down_json: String,
+    pub post_down_json: String,
+    pub awg_jc: Option<i64>,
+    pub awg_jmin: Option<i64>,
+    pub awg_jmax: Option<i64>,
+    pub awg_i1: Option<String>,
+    pub awg_i2: Option<String>,
+    pub awg_i3: Option<String>,
+    pub awg_i4: Option<String>,
+    pub awg_i5: Option<String>,
+    pub awg_options_json: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLS: &str = "id, config_id, name, ipv4_address, ipv6_address, listen_port, virtual_ip, mtu, dns, auto_sync, \
+    enabled, node_type, public_key, private_key, tags_json, pre_up_json, post_up_json, pre_down_json, post_down_json, \
+    awg_jc, awg_jmin, awg_jmax, awg_i1, awg_i2, awg_i3, awg_i4, awg_i5, awg_options_json, created_at, updated_at";
+
+/// Reads one node.
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<NodeRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM nodes WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Reads one node inside a write.
+pub async fn get_tx(tx: &mut Tx, id: &str) -> StoreResult<Option<NodeRow>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM nodes WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Nodes of a config in creation order.
+pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<NodeRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM nodes WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
+    )))
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Nodes of a config in creation order, inside a write.
+pub async fn list_for_config_tx(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<NodeRow>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM nodes WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
+    )))
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Inserts a node.
+pub async fn insert(tx: &mut Tx, r: &NodeRow) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO nodes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
+    )))
+    .bind(&r.id)
+    .bind(&r.config_id)
+    .bind(&r.name)
+    .bind(&r.ipv4_address)
+    .bind(&r.ipv6_address)
+    .bind(r.listen_port)
+    .bind(&r.virtual_ip)
+    .bind(r.mtu)
+    .bind(&r.dns)
+    .bind(r.auto_sync)
+    .bind(r.enabled)
+    .bind(&r.node_type)
+    .bind(&r.public_key)
+    .bind(&r.private_key)
+    .bind(&r.tags_json)
+    .bind(&r.pre_up_json)
+    .bind(&r.post_up_json)
+    .bind(&r.pre_down_json)
+    .bind(&r.post_down_json)
+    .bind(r.awg_jc)
+    .bind(r.awg_jmin)
+    .bind(r.awg_jmax)
+    .bind(&r.awg_i1)
+    .bind(&r.awg_i2)
+    .bind(&r.awg_i3)
+    .bind(&r.awg_i4)
+    .bind(&r.awg_i5)
+    .bind(&r.awg_options_json)
+    .bind(&r.created_at)
+    .bind(&r.updated_at)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Rewrites every mutable column of a node.
+pub async fn update(tx: &mut Tx, r: &NodeRow) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE nodes SET name = $2, ipv4_address = $3, ipv6_address = $4, listen_port = $5, virtual_ip = $6, mtu = $7, \
+         dns = $8, auto_sync = $9, enabled = $10, node_type = $11, public_key = $12, private_key = $13, tags_json = $14, \
+         pre_up_json = $15, post_up_json = $16, pre_down_json = $17, post_down_json = $18, awg_jc = $19, awg_jmin = $20, \
+         awg_jmax = $21, awg_i1 = $22, awg_i2 = $23, awg_i3 = $24, awg_i4 = $25, awg_i5 = $26, awg_options_json = $27, \
+         updated_at = $28 WHERE id = $1"
+    )
+    .bind(&r.id)
+    .bind(&r.name)
+    .bind(&r.ipv4_address)
+    .bind(&r.ipv6_address)
+    .bind(r.listen_port)
+    .bind(&r.virtual_ip)
+    .bind(r.mtu)
+    .bind(&r.dns)
+    .bind(r.auto_sync)
+    .bind(r.enabled)
+    .bind(&r.node_type)
+    .bind(&r.public_key)
+    .bind(&r.private_key)
+    .bind(&r.tags_json)
+    .bind(&r.pre_up_json)
+    .bind(&r.post_up_json)
+    .bind(&r.pre_down_json)
+    .bind(&r.post_down_json)
+    .bind(r.awg_jc)
+    .bind(r.awg_jmin)
+    .bind(r.awg_jmax)
+    .bind(&r.awg_i1)
+    .bind(&r.awg_i2)
+    .bind(&r.awg_i3)
+    .bind(&r.awg_i4)
+    .bind(&r.awg_i5)
+    .bind(&r.awg_options_json)
+    .bind(&r.updated_at)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Writes only a node's tag list.
+pub async fn set_tags(tx: &mut Tx, id: &str, tags_json: &str, now: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query("UPDATE nodes SET tags_json = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(tags_json)
+        .bind(now)
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Deletes a node; links (either side), port-forward rules, config state, runtime, client state
+/// and logs go with it through `ON DELETE CASCADE`.
+pub async fn delete(tx: &mut Tx, id: &str) -> StoreResult<bool> {
+    let r = on_tx!(tx, |c| sqlx::query("DELETE FROM nodes WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(r > 0)
+}
+
+/// Creates the node's `node_config_state` row (empty slots, desired stale).
+pub async fn insert_config_state(tx: &mut Tx, node_id: &str, config_id: &str) -> StoreResult<()> {
+    let id = crate::util::new_id("ncs");
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO node_config_state (id, config_id, node_id, desired_stale) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (node_id) DO NOTHING"
+    )
+    .bind(&id)
+    .bind(config_id)
+    .bind(node_id)
+    .bind(true)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Creates the node's runtime row (offline, unknown, `pending`: the table defaults).
+pub async fn insert_runtime(tx: &mut Tx, node_id: &str, config_id: &str, now: &str) -> StoreResult<()> {
+    let id = crate::util::new_id("rt");
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO endpoint_runtime_status (id, config_id, node_id, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (node_id) DO NOTHING"
+    )
+    .bind(&id)
+    .bind(config_id)
+    .bind(node_id)
+    .bind(now)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Marks the desired config of these nodes stale, so the renderer recomputes only them.
+pub async fn mark_stale(tx: &mut Tx, node_ids: &[String]) -> StoreResult<()> {
+    if node_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("UPDATE node_config_state SET desired_stale = $1 WHERE node_id IN ({})", placeholders(2, node_ids.len()));
+    on_tx!(tx, |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(true);
+        for id in node_ids {
+            q = q.bind(id);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Marks every node of a config stale (a shared value every file contains changed).
+pub async fn mark_stale_config(tx: &mut Tx, config_id: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query("UPDATE node_config_state SET desired_stale = $1 WHERE config_id = $2")
+        .bind(true)
+        .bind(config_id)
+        .execute(c)
+        .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The parts of a link row that node and config writes look at.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkRef {
+    pub id: String,
+    pub link_group_id: String,
+    pub local_node_id: String,
+    pub peer_node_id: String,
+    pub enabled: bool,
+    pub endpoint_mode: String,
+    pub endpoint_ref_family: Option<String>,
+    pub persistent_keepalive: Option<i64>,
+}
+
+const LINK_COLS: &str =
+    "id, link_group_id, local_node_id, peer_node_id, enabled, endpoint_mode, endpoint_ref_family, persistent_keepalive";
+
+/// Link rows with the node on either side.
+pub async fn links_touching(tx: &mut Tx, node_id: &str) -> StoreResult<Vec<LinkRef>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLS} FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1 ORDER BY created_at ASC, id ASC"
+    )))
+    .bind(node_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Link rows of a config.
+pub async fn links_of_config(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<LinkRef>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLS} FROM peer_links WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
+    )))
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// Distinct neighbours of a node through any link row (read side).
+pub async fn linked_node_ids(db: &Db, node_id: &str) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String, String)> = on_pool!(db, |c| sqlx::query_as(
+        "SELECT local_node_id, peer_node_id FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1"
+    )
+    .bind(node_id)
+    .fetch_all(c)
+    .await)?;
+    let mut out: Vec<String> =
+        rows.into_iter().flat_map(|(a, b)| [a, b]).filter(|id| id != node_id).collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Disables every link row touching the node (node disable, spec 02 §4.2).
+pub async fn disable_links(tx: &mut Tx, node_id: &str, now: &str) -> StoreResult<u64> {
+    let r = on_tx!(tx, |c| sqlx::query(
+        "UPDATE peer_links SET enabled = $2, updated_at = $3 WHERE (local_node_id = $1 OR peer_node_id = $1) AND enabled = $4"
+    )
+    .bind(node_id)
+    .bind(false)
+    .bind(now)
+    .bind(true)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(r)
+}
+
+/// Clears the keepalive of link rows whose Endpoint no longer resolves.
+pub async fn clear_keepalive(tx: &mut Tx, link_ids: &[String], now: &str) -> StoreResult<()> {
+    if link_ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE peer_links SET persistent_keepalive = NULL, updated_at = $1 WHERE id IN ({})",
+        placeholders(2, link_ids.len())
+    );
+    on_tx!(tx, |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for id in link_ids {
+            q = q.bind(id);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Runtime reset of a disabled node: flags off, states `unknown`, peer counts 0, reason set.
+pub async fn reset_runtime(tx: &mut Tx, node_id: &str, reason: &str, now: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE endpoint_runtime_status SET online = $2, connectivity_state = 'unknown', wg_running = $2, \
+         wg_runtime_state = 'unknown', config_sync_state = 'unknown', peers_online = 0, peers_total = 0, \
+         heartbeat_client_online = $2, heartbeat_wg_online = $2, detect_client_online = $2, detect_wg_online = $2, \
+         last_connectivity_reason = $3, updated_at = $4 WHERE node_id = $1"
+    )
+    .bind(node_id)
+    .bind(false)
+    .bind(reason)
+    .bind(now)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Presence offline and bind token cleared; the MQTT identity stays (node disable).
+pub async fn clear_presence_and_bind_token(tx: &mut Tx, node_id: &str, now: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE node_client_state SET client_presence_state = 'offline', bind_token_hash = NULL, \
+         bind_token_expires_at = NULL, updated_at = $2 WHERE node_id = $1"
+    )
+    .bind(node_id)
+    .bind(now)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Forgets the binding entirely (node type change): client state wiped, identity included.
+pub async fn wipe_client_state(tx: &mut Tx, node_id: &str, now: &str) -> StoreResult<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE node_client_state SET client_initialized = $2, client_platform = '', client_version = '', \
+         client_hostname = '', mqtt_username = '', mqtt_client_id = '', mqtt_password = '', bind_token_hash = NULL, \
+         bind_token_expires_at = NULL, bind_token_used_at = NULL, client_presence_state = 'offline', boot_id = '', \
+         session_id = '', last_heartbeat_at = NULL, last_detect_ack_at = NULL, last_reachable_at = NULL, \
+         last_offline_at = NULL, last_will_at = NULL, last_event = '', last_event_at = NULL, updated_at = $3 \
+         WHERE node_id = $1"
+    )
+    .bind(node_id)
+    .bind(false)
+    .bind(now)
+    .execute(c)
+    .await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
