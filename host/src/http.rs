@@ -6,6 +6,7 @@
 //! file per route group.
 
 pub mod auth;
+pub mod awg;
 pub mod client;
 pub mod configs;
 pub mod endpoint;
@@ -21,6 +22,7 @@ pub mod nodes;
 pub mod settings;
 pub mod spa;
 pub mod system;
+pub mod tools;
 pub mod tags;
 
 use axum::Router;
@@ -32,7 +34,7 @@ use crate::state::AppState;
 /// Routes that need the admin session (`S`), all under `/api/v1`. Feature areas merge their
 /// admin routers here.
 fn admin_routes() -> Router<AppState> {
-    Router::new().merge(auth::admin_routes()).merge(settings::routes()).merge(system::admin_routes()).merge(events::routes()).merge(endpoint::routes()).merge(mqtt_settings::routes())
+    Router::new().merge(tools::routes()).merge(awg::routes()).merge(auth::admin_routes()).merge(settings::routes()).merge(system::admin_routes()).merge(events::routes()).merge(endpoint::routes()).merge(mqtt_settings::routes())
         .merge(configs::routes())
         .merge(nodes::routes())
         .merge(tags::routes())

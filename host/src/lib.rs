@@ -36,7 +36,9 @@ pub use state::AppState;
 /// Connects the store (applying migrations) and builds the shared state.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = store::Db::connect(&settings.database).await?;
-    Ok(AppState::new(settings, db))
+    let app = AppState::new(settings, db);
+    service::tools::load(&app).await?;
+    Ok(app)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves. Tests bind `127.0.0.1:0` and pass

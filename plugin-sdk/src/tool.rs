@@ -61,10 +61,12 @@ impl ToolSpec {
 
 type Handler = Box<dyn Fn(&Context, &str) -> Result<String, ToolError>>;
 
+/// Schemas are produced on demand: a tool call only needs the handler, and generating
+/// schemas on every call would dominate the cost of small tools.
 struct Entry {
     spec: ToolSpec,
-    input_schema: Value,
-    output_schema: Value,
+    input_schema: fn() -> Value,
+    output_schema: fn() -> Value,
     handler: Handler,
 }
 
@@ -105,8 +107,8 @@ impl Tools {
         });
         self.entries.push(Entry {
             spec,
-            input_schema: schema_for::<I>(),
-            output_schema: schema_for::<O>(),
+            input_schema: schema_for::<I>,
+            output_schema: schema_for::<O>,
             handler,
         });
         self
@@ -118,13 +120,13 @@ impl Tools {
     }
 
     /// The input schema of a tool.
-    pub fn input_schema(&self, name: &str) -> Option<&Value> {
-        self.entries.iter().find(|e| e.spec.name == name).map(|e| &e.input_schema)
+    pub fn input_schema(&self, name: &str) -> Option<Value> {
+        self.entries.iter().find(|e| e.spec.name == name).map(|e| (e.input_schema)())
     }
 
     /// The output schema of a tool.
-    pub fn output_schema(&self, name: &str) -> Option<&Value> {
-        self.entries.iter().find(|e| e.spec.name == name).map(|e| &e.output_schema)
+    pub fn output_schema(&self, name: &str) -> Option<Value> {
+        self.entries.iter().find(|e| e.spec.name == name).map(|e| (e.output_schema)())
     }
 
     /// Runs a tool with JSON input, as the host would. Useful in native unit tests of pure
@@ -143,8 +145,8 @@ impl Tools {
                 name: e.spec.name.clone(),
                 title: e.spec.title.clone(),
                 description: e.spec.description.clone(),
-                input_schema: e.input_schema.to_string(),
-                output_schema: Some(e.output_schema.to_string()),
+                input_schema: (e.input_schema)().to_string(),
+                output_schema: Some((e.output_schema)().to_string()),
                 read_only: e.spec.read_only,
                 destructive: e.spec.destructive,
                 idempotent: e.spec.idempotent,
