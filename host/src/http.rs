@@ -9,6 +9,7 @@ pub mod auth;
 pub mod awg;
 pub mod client;
 pub mod configs;
+pub mod downloads;
 pub mod endpoint;
 pub mod internal;
 pub mod keys;
@@ -39,12 +40,13 @@ fn admin_routes() -> Router<AppState> {
         .merge(nodes::routes())
         .merge(tags::routes())
         .merge(keys::routes())
+        .merge(downloads::admin_routes())
         .merge(mesh::routes())
 }
 
 /// Public routes under `/api/v1` (`N`, or their own token checks).
 fn public_routes() -> Router<AppState> {
-    Router::new().merge(auth::public_routes()).merge(system::public_routes())
+    Router::new().merge(auth::public_routes()).merge(system::public_routes()).merge(downloads::public_routes())
 }
 
 /// Builds the whole application router.

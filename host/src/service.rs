@@ -6,6 +6,7 @@ pub mod auth;
 pub mod awg;
 pub mod binding;
 pub mod configs;
+pub mod downloads;
 pub mod endpoint;
 pub mod keys;
 pub mod mesh;

@@ -543,6 +543,62 @@ async fn auth_is_required(b: Backend) {
     c.s.stop().await;
 }
 
+async fn node_config_downloads(b: Backend) {
+    let c = Ctx::new(b).await;
+    let cid = id(&c.config(json!({"name": "dl-mesh"})).await);
+    let a = id(&c.node(&cid, json!({"name": "a"})).await);
+    let bn = id(&c.node(&cid, json!({"name": "b"})).await);
+    let other_cfg = id(&c.config(json!({"name": "dl-other"})).await);
+    let text = "[Interface]\nPrivateKey = x\n";
+    c.exec(&format!("UPDATE node_config_state SET staged_text = '{text}', staged_sha256 = 'abc', staged_version = 2 WHERE node_id = '{a}'"))
+        .await;
+
+    let p = c.get(&format!("/configs/{cid}/nodes/{a}/download-package")).await;
+    let d = p.ok();
+    assert_eq!(d["filename"], "dl-mesh.conf");
+    assert_eq!(d["content"], text);
+    assert_eq!(d["staged_version"], 2);
+    assert_eq!(d["download_path"], format!("/api/v1/configs/{cid}/nodes/{a}/download-conf"));
+    c.get(&format!("/configs/{other_cfg}/nodes/{a}/download-package")).await.err(400, "NODE_CONFIG_MISMATCH");
+
+    let t = c.post(&format!("/configs/{cid}/nodes/{a}/download-token"), json!({})).await;
+    let t = t.ok().clone();
+    assert_eq!(t["token_type"], "download");
+    assert_eq!(t["filename"], "dl-mesh.conf");
+    let path = t["download_path"].as_str().unwrap().to_string();
+    assert!(path.ends_with(&format!("download_token={}", t["access_token"].as_str().unwrap())));
+
+    // The token URL works without a session and returns the staged text as an attachment.
+    let r = c.s.client.get(c.s.url(&path)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert_eq!(r.headers()["content-disposition"], "attachment; filename=\"dl-mesh.conf\"");
+    assert_eq!(r.text().await.unwrap(), text);
+
+    // A session is not a download token; the token is bound to its node.
+    let conf = format!("{API}/configs/{cid}/nodes/{a}/download-conf");
+    c.s.get(&conf, Some(&c.token)).await.err(401, "DOWNLOAD_TOKEN_REQUIRED");
+    c.s.get(&format!("{conf}?download_token=garbage"), None).await.err(401, "INVALID_TOKEN");
+    let tok = t["access_token"].as_str().unwrap();
+    c.s.get(&format!("{API}/configs/{cid}/nodes/{bn}/download-conf?download_token={tok}"), None)
+        .await
+        .err(403, "DOWNLOAD_TOKEN_SCOPE_MISMATCH");
+    // And it is not a session.
+    c.s.get(&format!("{API}/configs"), Some(tok)).await.err(401, "INVALID_TOKEN");
+    // Nothing staged yet for b.
+    let tb = c.post(&format!("/configs/{cid}/nodes/{bn}/download-token"), json!({})).await;
+    let tb = tb.ok()["access_token"].as_str().unwrap().to_string();
+    c.s.get(&format!("{API}/configs/{cid}/nodes/{bn}/download-conf?download_token={tb}"), None)
+        .await
+        .err(409, "NO_STAGED_CONFIG");
+    // Disabled nodes have nothing to download.
+    c.put(&format!("/nodes/{a}"), json!({"enabled": false})).await.ok();
+    c.post(&format!("/configs/{cid}/nodes/{a}/download-token"), json!({})).await.err(409, "NODE_DISABLED");
+    c.s.get(&format!("{conf}?download_token={tok}"), None).await.err(409, "NODE_DISABLED");
+    c.s.stop().await;
+}
+
 both_backends!(
     config_crud_and_name_rules,
     protocol_resolution_and_awg_create,
@@ -554,4 +610,5 @@ both_backends!(
     tags_end_to_end,
     keys_match_wireguard_tools,
     auth_is_required,
+    node_config_downloads,
 );
