@@ -377,11 +377,17 @@ async fn nodes_ips_and_partial_update(b: Backend) {
     c.put("/nodes/node_000000000000", json!({"name": "x"})).await.err(404, "NODE_NOT_FOUND");
     c.get("/nodes/node_000000000000").await.err(404, "NODE_NOT_FOUND");
 
+    // Type change: binding and runtime reset with the write.
+    let bid = id(&bnode);
+    let r = c.put(&format!("/nodes/{bid}"), json!({"node_type": "static"})).await;
+    assert_eq!(r.ok()["node_type"], "static");
+    assert_eq!(c.scalar_text(&format!("SELECT last_connectivity_reason FROM endpoint_runtime_status WHERE node_id = '{bid}'")).await, "static-node");
+
     let list = c.get(&format!("/configs/{cid}/nodes")).await;
     let order: Vec<&str> = list.ok().as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(order, vec!["alpha", "beta", "gamma"], "creation order");
     let cfg = c.get(&format!("/configs/{cid}")).await;
-    assert_eq!((cfg.ok()["node_count"].as_i64(), cfg.ok()["dynamic_node_count"].as_i64()), (Some(3), Some(3)));
+    assert_eq!((cfg.ok()["node_count"].as_i64(), cfg.ok()["dynamic_node_count"].as_i64()), (Some(3), Some(2)));
     let _ = g;
     c.s.stop().await;
 }

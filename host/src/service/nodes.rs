@@ -646,8 +646,11 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     }
     let type_changed = row.node_type != old.node_type;
     if type_changed {
+        // Reset with the write so no stale binding outlives it; the binding hook after commit
+        // revokes or reconciles broker access (spec 03 §2.5, same reasons).
+        let reason = if row.node_type == "static" { "static-node" } else { "dynamic-node-uninitialized" };
         store::wipe_client_state(&mut tx, id, &now).await?;
-        store::reset_runtime(&mut tx, id, "Node type changed", &now).await?;
+        store::reset_runtime(&mut tx, id, reason, &now).await?;
     }
 
     // Staleness: what this node renders, and what its peers render about it.
@@ -689,9 +692,6 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     refresh::schedule(app, PublishPlan::config_change(&row.config_id, &affected, false));
     let before = crate::service::binding::NodeBefore { dynamic: old.node_type == "dynamic", enabled: old.enabled };
     crate::service::binding::on_node_changed(app, id, Some(before)).await;
-    if type_changed || (old.enabled && !row.enabled) {
-        tracing::info!(node_id = id, "node binding reset; broker access follows the next reconcile");
-    }
     Ok(NodeUpdated { node: view(&row, app.settings.enable_mqtt_services), change_hints: hints, affected_node_ids: affected })
 }
 
@@ -713,9 +713,6 @@ pub async fn delete(app: &AppState, id: &str) -> AppResult<Value> {
     store::delete(&mut tx, id).await?;
     config_store::touch(&mut tx, &row.config_id, &util::now_iso()).await?;
     tx.commit().await?;
-    if row.node_type == "dynamic" {
-        tracing::info!(node_id = id, "dynamic node deleted; broker user removed by the next reconcile");
-    }
     let before = crate::service::binding::NodeBefore { dynamic: row.node_type == "dynamic", enabled: row.enabled };
     crate::service::binding::on_node_changed(app, id, Some(before)).await;
     refresh::schedule(app, PublishPlan::config_change(&row.config_id, &neighbours, false));
