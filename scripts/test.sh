@@ -26,7 +26,7 @@ command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 if [ -x scripts/build-plugins.sh ]; then
   log "building plugins (wasm32-wasip2)"
-  scripts/build-plugins.sh
+  scripts/build-plugins.sh --fixtures
 fi
 
 log "starting a throwaway PostgreSQL"
