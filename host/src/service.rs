@@ -16,6 +16,7 @@ pub mod projections;
 pub mod refresh;
 pub mod render;
 pub mod settings;
+pub mod sync;
 pub mod system;
 pub mod tags;
 pub mod tools;

@@ -361,4 +361,36 @@ async fn emqx_mode(backend: Backend) {
     s.stop().await;
 }
 
-both_backends!(e2e_channel, mqtt_disabled, emqx_mode);
+async fn sync_flow(backend: Backend) {
+    let s = TestServer::start_with(backend, &[("WFM_EMQX_API_BASE_URL", "http://127.0.0.1:9"), ("WFM_MQTT_URL", "mqtt://127.0.0.1:9")]).await;
+    let token = s.setup_admin().await;
+    let cfg = s.post("/api/v1/configs", Some(&token), json!({"name": "syncmesh"})).await.ok()["id"].as_str().unwrap().to_string();
+    let n1 = s.post(&format!("/api/v1/configs/{cfg}/nodes"), Some(&token), json!({"name": "n1", "node_type": "dynamic"})).await.ok()["id"].as_str().unwrap().to_string();
+    let base = format!("/api/v1/configs/{cfg}/nodes/{n1}");
+    let st = s.get(&format!("{base}/sync-status"), Some(&token)).await.ok().clone();
+    assert_eq!(st["node_id"], n1.as_str());
+    assert!(!st["desired_sha256"].as_str().unwrap().is_empty(), "{st}");
+    assert_eq!(st["status"], "pending");
+    let r = s.post(&format!("{base}/sync"), Some(&token), json!({})).await.ok().clone();
+    assert_eq!(r["message"], "Node config synced");
+    assert_eq!(r["sync_status"]["status"], "in_sync");
+    let v1 = r["staged_version"].as_i64().unwrap();
+    let a = s.get(&format!("{base}/applied-conf"), Some(&token)).await.ok().clone();
+    assert_eq!(a["exists"], true);
+    assert_eq!(a["source"], "server_applied");
+    assert!(a["content"].as_str().unwrap().contains("[Interface]"));
+    let put = s.put(&format!("{base}/applied-conf"), Some(&token), json!({"content": "[Interface]\n# hand edit\n"})).await.ok().clone();
+    assert_eq!(put["status"], "staged_outdated");
+    assert!(put["staged_version"].as_i64().unwrap() > v1);
+    let all = s.post(&format!("/api/v1/configs/{cfg}/sync-all"), Some(&token), json!({})).await.ok().clone();
+    assert_eq!(all["synced_count"], 1);
+    let list = s.get(&format!("/api/v1/configs/{cfg}/sync-status"), Some(&token)).await.ok().clone();
+    assert_eq!(list[0]["status"], "in_sync");
+    // Pushing with the broker down: 503 and a failed log row; configs keep working.
+    let r = s.post(&format!("{base}/endpoint/control"), Some(&token), json!({"action": "push_config"})).await;
+    r.err(503, "MQTT_CONTROL_UNAVAILABLE");
+    s.get(&format!("/api/v1/configs/{cfg}"), Some(&token)).await.ok();
+    s.stop().await;
+}
+
+both_backends!(e2e_channel, mqtt_disabled, emqx_mode, sync_flow);

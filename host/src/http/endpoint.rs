@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use axum::body::Bytes;
 
 use super::extract::{ApiJson, ApiOk, ApiResult, from_value, parse_json_syntax};
-use crate::service::{binding, endpoint, mqtt_settings};
+use crate::service::{binding, endpoint, mqtt_settings, sync};
 use crate::state::AppState;
 use crate::validate;
 
@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/configs/{config_id}/endpoint/runtime-snapshot", get(snapshot))
         .route("/configs/{config_id}/endpoint/probe-batch", post(probe_batch))
         .route("/settings/mqtt/reconcile", post(reconcile))
+        .merge(sync_routes())
 }
 
 /// An optional JSON body: empty means defaults.
@@ -106,4 +107,43 @@ async fn reconcile(State(app): State<AppState>) -> ApiResult<Value> {
     mqtt_settings::require_enabled(&app)?;
     let r = binding::reconcile_all(&app).await;
     Ok(ApiOk(json!({"report": r, "mqtt_service": app.mqtt.status()})))
+}
+
+/// Sync / apply routes (spec 03 §8.2-8.4).
+pub fn sync_routes() -> Router<AppState> {
+    Router::new()
+        .route("/configs/{config_id}/sync-status", get(sync_status_all))
+        .route("/configs/{config_id}/nodes/{node_id}/sync-status", get(sync_status_node))
+        .route("/configs/{config_id}/nodes/{node_id}/applied-conf", get(applied_get).put(applied_put))
+        .route("/configs/{config_id}/nodes/{node_id}/sync", post(sync_node))
+        .route("/configs/{config_id}/sync-all", post(sync_all))
+}
+
+async fn sync_status_all(State(app): State<AppState>, Path(config_id): Path<String>) -> ApiResult<Value> {
+    Ok(ApiOk(sync::config_status(&app, &config_id).await?))
+}
+
+async fn sync_status_node(State(app): State<AppState>, Path((c, n)): Path<(String, String)>) -> ApiResult<Value> {
+    Ok(ApiOk(sync::node_status(&app, &c, &n).await?))
+}
+
+async fn applied_get(State(app): State<AppState>, Path((c, n)): Path<(String, String)>) -> ApiResult<Value> {
+    Ok(ApiOk(sync::applied_conf(&app, &c, &n).await?))
+}
+
+#[derive(Deserialize)]
+struct AppliedBody {
+    content: String,
+}
+
+async fn applied_put(State(app): State<AppState>, Path((c, n)): Path<(String, String)>, ApiJson(b): ApiJson<AppliedBody>) -> ApiResult<Value> {
+    Ok(ApiOk(sync::put_applied_conf(&app, &c, &n, &b.content).await?))
+}
+
+async fn sync_node(State(app): State<AppState>, Path((c, n)): Path<(String, String)>) -> ApiResult<Value> {
+    Ok(ApiOk(sync::sync_node(&app, &c, &n).await?))
+}
+
+async fn sync_all(State(app): State<AppState>, Path(c): Path<String>) -> ApiResult<Value> {
+    Ok(ApiOk(sync::sync_all(&app, &c).await?))
 }

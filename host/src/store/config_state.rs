@@ -67,3 +67,20 @@ pub async fn confirm(tx: &mut Tx, node_id: &str, sha256: &str, version: i64) -> 
     .map(|_| ()))?;
     Ok(())
 }
+
+/// Stages `text`: `staged_version = max(staged, desired) + 1` (increments even if unchanged).
+pub async fn stage(tx: &mut Tx, node_id: &str, text: &str) -> StoreResult<Option<ConfigState>> {
+    let now = crate::util::now_iso();
+    let sha = crate::util::sha256_hex(text);
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, ConfigState>(sqlx::AssertSqlSafe(format!(
+        "UPDATE node_config_state SET staged_text = $2, staged_sha256 = $3, \
+         staged_version = (CASE WHEN staged_version > desired_version THEN staged_version ELSE desired_version END) + 1, \
+         staged_updated_at = $4 WHERE node_id = $1 RETURNING {COLS}"
+    )))
+    .bind(node_id)
+    .bind(text)
+    .bind(&sha)
+    .bind(&now)
+    .fetch_optional(c)
+    .await)?)
+}

@@ -1,0 +1,156 @@
+//! Sync / apply flow (spec 03 §8.2-8.4): sync status, the server "applied" text (staged),
+//! staging one node or all, then the pending push to online agents.
+//!
+//! WFM keeps the staged text in the database only (`node_config_state.staged_text`); upstream's
+//! server-side `.conf` file copy is not written, so `applied-conf.exists` means "staged text
+//! present".
+
+use serde_json::{Value, json};
+
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::service::{endpoint, projections, render};
+use crate::state::AppState;
+use crate::store::client_state::{self, NodeFacts};
+use crate::store::config_state::{self, ConfigState};
+use crate::store::runtime::{self, RuntimeWrite};
+
+async fn facts(app: &AppState, config_id: &str, node_id: &str) -> AppResult<NodeFacts> {
+    if client_state::config_enabled(&app.db, config_id).await?.is_none() {
+        return Err(AppError::new(ErrorCode::ConfigNotFound, "Config not found").with("config_id", config_id));
+    }
+    let Some(f) = client_state::node_facts(&app.db, node_id).await? else {
+        return Err(AppError::new(ErrorCode::NodeNotFound, "Node not found").with("node_id", node_id));
+    };
+    if f.config_id != config_id {
+        return Err(AppError::new(ErrorCode::NodeConfigMismatch, "Node does not belong to this config"));
+    }
+    if !f.node_enabled {
+        return Err(AppError::new(ErrorCode::NodeDisabled, "Node is disabled").with("node_id", node_id));
+    }
+    Ok(f)
+}
+
+fn status_of(cs: &ConfigState) -> &'static str {
+    if cs.desired_sha256.is_empty() {
+        "empty"
+    } else if cs.staged_sha256.is_empty() {
+        "pending"
+    } else if cs.staged_sha256 == cs.desired_sha256 {
+        "in_sync"
+    } else {
+        "staged_outdated"
+    }
+}
+
+async fn topology(app: &AppState, config_id: &str) -> AppResult<wfm_domain::topology::Analysis> {
+    let Some(config) = crate::store::configs::get(&app.db, config_id).await? else {
+        return Err(AppError::new(ErrorCode::ConfigNotFound, "Config not found").with("config_id", config_id));
+    };
+    projections::topology_summary(app, &config).await
+}
+
+async fn item(app: &AppState, f: &NodeFacts, topo: &wfm_domain::topology::Analysis) -> AppResult<Value> {
+    render::ensure_desired(app, &f.node_id).await?;
+    let cs = config_state::get(&app.db, &f.node_id).await?.unwrap_or_default();
+    let rt = runtime::get(&app.db, &f.node_id).await?.unwrap_or_default();
+    let valid = topo.errors.is_empty();
+    let auto_sync = crate::store::nodes::get(&app.db, &f.node_id).await?.map(|n| n.auto_sync).unwrap_or(true);
+    Ok(json!({
+        "node_id": f.node_id, "node_name": f.node_name, "node_type": f.node_type, "auto_sync": auto_sync,
+        "desired_version": cs.desired_version, "desired_sha256": cs.desired_sha256,
+        "staged_version": cs.staged_version, "staged_sha256": cs.staged_sha256,
+        "confirmed_version": cs.confirmed_version, "confirmed_sha256": cs.confirmed_sha256,
+        "reported_local_sha256": cs.reported_local_sha256, "reported_local_version": cs.reported_local_version,
+        "status": status_of(&cs),
+        "runtime_status": if rt.online { "online" } else { "offline" },
+        "topology_valid": valid,
+        "topology_messages": if valid { topo.warnings.clone() } else { topo.errors.clone() },
+    }))
+}
+
+/// `GET /configs/{c}/sync-status`: enabled nodes.
+pub async fn config_status(app: &AppState, config_id: &str) -> AppResult<Value> {
+    let topo = topology(app, config_id).await?;
+    let mut out = vec![];
+    for f in client_state::config_node_facts(&app.db, config_id).await?.iter().filter(|f| f.node_enabled) {
+        out.push(item(app, f, &topo).await?);
+    }
+    Ok(Value::Array(out))
+}
+
+/// `GET /configs/{c}/nodes/{n}/sync-status`.
+pub async fn node_status(app: &AppState, config_id: &str, node_id: &str) -> AppResult<Value> {
+    let f = facts(app, config_id, node_id).await?;
+    let topo = topology(app, config_id).await?;
+    item(app, &f, &topo).await
+}
+
+/// `GET .../applied-conf`.
+pub async fn applied_conf(app: &AppState, config_id: &str, node_id: &str) -> AppResult<Value> {
+    let f = facts(app, config_id, node_id).await?;
+    let cs = config_state::get(&app.db, node_id).await?.unwrap_or_default();
+    Ok(json!({
+        "exists": !cs.staged_text.is_empty(), "content": cs.staged_text, "node_name": f.node_name,
+        "node_type": f.node_type, "source": "server_applied",
+        "desired_version": cs.desired_version, "staged_version": cs.staged_version,
+    }))
+}
+
+async fn stage(app: &AppState, f: &NodeFacts, text: &str) -> AppResult<ConfigState> {
+    let mut tx = app.db.begin().await?;
+    let cs = config_state::stage(&mut tx, &f.node_id, text).await?.ok_or_else(|| AppError::internal("node has no config state row"))?;
+    runtime::apply(&mut tx, &f.node_id, &f.config_id, &RuntimeWrite { config_sync_state: Some("in_sync"), ..Default::default() }).await?;
+    tx.commit().await?;
+    Ok(cs)
+}
+
+fn push_later(app: &AppState, config_id: &str) {
+    let app = app.clone();
+    let config_id = config_id.to_string();
+    tokio::spawn(async move {
+        endpoint::push_pending(&app, &config_id, "manual-sync").await;
+    });
+}
+
+/// `PUT .../applied-conf`: stage the given text, return the node's sync status, push later.
+pub async fn put_applied_conf(app: &AppState, config_id: &str, node_id: &str, content: &str) -> AppResult<Value> {
+    let f = facts(app, config_id, node_id).await?;
+    stage(app, &f, content).await?;
+    let out = node_status(app, config_id, node_id).await?;
+    push_later(app, config_id);
+    Ok(out)
+}
+
+fn topology_invalid(topo: &wfm_domain::topology::Analysis) -> AppError {
+    AppError::new(ErrorCode::TopologyInvalid, "Mesh topology is invalid").with("messages", &topo.errors)
+}
+
+/// `POST .../sync`: staged := desired.
+pub async fn sync_node(app: &AppState, config_id: &str, node_id: &str) -> AppResult<Value> {
+    let f = facts(app, config_id, node_id).await?;
+    let topo = topology(app, config_id).await?;
+    if !topo.errors.is_empty() {
+        return Err(topology_invalid(&topo));
+    }
+    let desired = render::ensure_desired(app, node_id).await?.map(|d| d.desired_text).unwrap_or_default();
+    let cs = stage(app, &f, &desired).await?;
+    let status = item(app, &f, &topo).await?;
+    push_later(app, config_id);
+    Ok(json!({"message": "Node config synced", "staged_version": cs.staged_version, "staged_sha256": cs.staged_sha256, "sync_status": status}))
+}
+
+/// `POST /configs/{c}/sync-all`.
+pub async fn sync_all(app: &AppState, config_id: &str) -> AppResult<Value> {
+    let topo = topology(app, config_id).await?;
+    if !topo.errors.is_empty() {
+        return Err(topology_invalid(&topo));
+    }
+    let mut synced = vec![];
+    for f in client_state::config_node_facts(&app.db, config_id).await?.iter().filter(|f| f.node_enabled) {
+        let desired = render::ensure_desired(app, &f.node_id).await?.map(|d| d.desired_text).unwrap_or_default();
+        stage(app, f, &desired).await?;
+        synced.push(f.node_id.clone());
+    }
+    push_later(app, config_id);
+    Ok(json!({"message": "All node configs synced", "synced_count": synced.len(), "failed_count": 0, "synced": synced, "failed": []}))
+}
