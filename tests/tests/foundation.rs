@@ -141,7 +141,8 @@ async fn envelope_fallbacks_and_settings(b: Backend) {
     assert_eq!(s.get("/api/v1/settings/ui", Some(&token)).await.ok()["theme_mode"], "dark");
     // MQTT-dependent status reports its real state.
     let st = s.get("/api/v1/system/status", Some(&token)).await;
-    assert!(["unavailable", "disabled", "connected", "ok"].contains(&st.ok()["services"]["mqtt"].as_str().unwrap()));
+    // No broker listens at the default URL in tests: the ingress reports it is not connected.
+    assert!(["connecting", "error"].contains(&st.ok()["services"]["mqtt"].as_str().unwrap()), "{}", st.body);
     s.stop().await;
 
     let off = TestServer::start_with(b, &[("WFM_ENABLE_MQTT_SERVICES", "false")]).await;

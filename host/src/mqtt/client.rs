@@ -34,7 +34,7 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>, app: &AppS
 }
 
 fn system_changed(app: &AppState) {
-    app.events.publish("system.status.updated", serde_json::json!({"mqtt": app.mqtt.status()}));
+    crate::service::refresh::system_status_changed(app);
 }
 
 fn fail(app: &AppState, msg: &str) {

@@ -336,7 +336,9 @@ pub async fn publish_runtime_events(app: &AppState, config_id: &str, node_id: &s
     if let Ok(items) = runtime_snapshot(app, config_id).await {
         app.events.publish("runtime.snapshot.updated", json!({"config_id": config_id, "items": items}));
     }
-    app.events.publish("system.status.updated", json!({"mqtt": app.mqtt.status()}));
+    // The full SystemStatus follows through the refresh worker (spec 04 §1.3 order kept:
+    // it is queued after the two events above).
+    crate::service::refresh::system_status_changed(app);
 }
 
 /// One detect probe: mark probing, publish, wait, time out if no ACK newer than the send.

@@ -57,7 +57,7 @@ pub async fn effective(app: &AppState) -> AppResult<MqttClientSettings> {
 
 fn changed(app: &AppState, v: &MqttClientSettings) {
     app.events.publish("settings.mqtt.updated", serde_json::json!({"mqtt": v, "enabled": app.mqtt.enabled}));
-    app.events.publish("system.status.updated", serde_json::json!({"mqtt": app.mqtt.status()}));
+    crate::service::refresh::system_status_changed(app);
 }
 
 /// Stores the values, reconciles the server client, returns the effective values.

@@ -126,6 +126,11 @@ impl Refresher {
     }
 }
 
+/// Queues a full `system.status.updated` (e.g. after an MQTT connection or runtime change).
+pub fn system_status_changed(app: &AppState) {
+    schedule(app, PublishPlan { refresh_system_status: true, ..Default::default() });
+}
+
 /// Queues a plan for the background worker (merged with what is already queued).
 pub fn schedule(app: &AppState, plan: PublishPlan) {
     if plan.is_empty() {

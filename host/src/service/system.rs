@@ -39,9 +39,10 @@ pub fn clock(app: &AppState) -> Value {
     json!({ "timestamp": util::now_iso(), "timezone": app.settings.timezone.name() })
 }
 
-/// Status of the MQTT ingress as shown in `services.mqtt`.
-pub fn mqtt_status(app: &AppState) -> &'static str {
-    if !app.settings.enable_mqtt_services { "disabled" } else { "unavailable" }
+/// Status of the MQTT ingress as shown in `services.mqtt`: `disabled`, `connecting`,
+/// `connected` or `error`.
+pub fn mqtt_status(app: &AppState) -> String {
+    if !app.settings.enable_mqtt_services { "disabled".into() } else { app.mqtt.status().status }
 }
 
 /// `GET /system/status` (also the `system.status.updated` payload).
