@@ -77,8 +77,15 @@ pub struct Settings {
     pub emqx_password: Secret,
     /// `WFM_EMQX_AUTHZ_SHARED_KEY`.
     pub emqx_authz_shared_key: Secret,
-    /// `WFM_PLUGIN_DIR`: where plugins are discovered.
+    /// `WFM_PLUGIN_DIR`: where plugins are discovered (default: what the build produced).
     pub plugin_dir: Option<PathBuf>,
+    /// `WFM_PLUGIN_CACHE_DIR`: compiled-plugin cache; `None` = `<plugin dir>/.cache`,
+    /// `Some(None)` = `off` (compile on every start).
+    pub plugin_cache_dir: Option<Option<PathBuf>>,
+    /// `WFM_PLUGIN_TIMEOUT_MS`: wall-clock budget of one plugin call (default 5000, min 10).
+    pub plugin_timeout_ms: u64,
+    /// `WFM_PLUGIN_MEMORY_MB`: linear memory one plugin instance may use (default 64, min 2).
+    pub plugin_memory_mb: usize,
     /// `WFM_WEB_DIR`: the built console (default `web/dist`).
     pub web_dir: PathBuf,
     /// `WFM_MAX_BODY_BYTES`: request body limit for JSON APIs (default 1 MiB).
@@ -228,6 +235,20 @@ impl Settings {
             s => Some(PathBuf::from(s)),
         };
 
+        let plugin_cache_dir = match env.string("WFM_PLUGIN_CACHE_DIR", "") {
+            s if s.is_empty() => None,
+            s if s.eq_ignore_ascii_case("off") => Some(None),
+            s => Some(Some(PathBuf::from(s))),
+        };
+        let plugin_timeout_ms = env.num("WFM_PLUGIN_TIMEOUT_MS", 5000u64)?;
+        if plugin_timeout_ms < 10 {
+            return Err(err("WFM_PLUGIN_TIMEOUT_MS", "must be at least 10"));
+        }
+        let plugin_memory_mb = env.num("WFM_PLUGIN_MEMORY_MB", 64usize)?;
+        if !(2..=4096).contains(&plugin_memory_mb) {
+            return Err(err("WFM_PLUGIN_MEMORY_MB", "must be between 2 and 4096"));
+        }
+
         let max_body_bytes = env.num("WFM_MAX_BODY_BYTES", 1usize << 20)?;
         if max_body_bytes < 1024 {
             return Err(err("WFM_MAX_BODY_BYTES", "must be at least 1024"));
@@ -255,6 +276,9 @@ impl Settings {
             emqx_password: Secret(env.string("WFM_EMQX_PASSWORD", "public")),
             emqx_authz_shared_key: Secret(env.string("WFM_EMQX_AUTHZ_SHARED_KEY", "wfm-internal-emqx-authz")),
             plugin_dir,
+            plugin_cache_dir,
+            plugin_timeout_ms,
+            plugin_memory_mb,
             web_dir: PathBuf::from(env.string("WFM_WEB_DIR", "web/dist")),
             max_body_bytes,
             login_max_failures: env.num("WFM_LOGIN_MAX_FAILURES", 5u32)?,
@@ -327,6 +351,8 @@ mod tests {
             ("WFM_EXTRA_ALLOWED_ORIGINS", "not json"),
             ("WFM_DATABASE", "mysql://x"),
             ("wfm_mqtt_broker", "hivemq"),
+            ("WFM_PLUGIN_TIMEOUT_MS", "soon"),
+            ("WFM_PLUGIN_MEMORY_MB", "1"),
         ] {
             let e = Settings::from_source(&env(&[(k, v)])).unwrap_err();
             assert_eq!(e.var, k.to_ascii_uppercase(), "{e}");

@@ -35,13 +35,17 @@ impl Plugins {
 /// Loads the plugins (`WFM_PLUGIN_DIR`, default: what `scripts/build-plugins.sh` built). A
 /// plugin that fails to load is reported in the catalogue; only an engine failure is an error.
 pub async fn load(app: &AppState) -> anyhow::Result<()> {
-    let mut config = RuntimeConfig::from_env();
-    if let Some(dir) = &app.settings.plugin_dir {
-        config.plugin_dir = dir.clone();
-        if std::env::var_os("WFM_PLUGIN_CACHE_DIR").is_none() {
-            config.cache_dir = Some(dir.join(".cache"));
-        }
-    }
+    // Every knob comes from `Settings`, which validated it at start-up.
+    let s = &app.settings;
+    let plugin_dir = s.plugin_dir.clone().unwrap_or_else(RuntimeConfig::default_plugin_dir);
+    let cache_dir = match &s.plugin_cache_dir {
+        None => Some(plugin_dir.join(".cache")),
+        Some(dir) => dir.clone(),
+    };
+    let mut limits = wfm_plugin_runtime::Limits::default();
+    limits.call_timeout = std::time::Duration::from_millis(s.plugin_timeout_ms);
+    limits.max_memory_bytes = s.plugin_memory_mb << 20;
+    let config = RuntimeConfig { plugin_dir, cache_dir, limits };
     let runtime = PluginRuntime::load(config).await?;
     let stats = runtime.stats();
     tracing::info!(
