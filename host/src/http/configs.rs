@@ -40,7 +40,7 @@ fn check(input: &ConfigInput) -> Result<(), AppError> {
 }
 
 async fn list(State(app): State<AppState>) -> ApiResult<Vec<ConfigView>> {
-    Ok(ApiOk(configs::list(&app).await?))
+    Ok(ApiOk(crate::service::projections::config_list(&app).await?))
 }
 
 async fn create(State(app): State<AppState>, ApiJson(input): ApiJson<ConfigInput>) -> ApiResult<ConfigView> {

@@ -56,17 +56,18 @@ pub async fn status(app: &AppState) -> AppResult<Value> {
             (status::Summary::default(), false)
         }
     };
-    let sync_issues: Vec<Value> = Vec::new();
-    let invalid_configs: Vec<Value> = Vec::new();
+    let topology = match crate::service::projections::system_topology(app).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "topology section failed");
+            json!({"valid": true, "invalid_config_count": 0, "invalid_node_count": 0, "invalid_configs": []})
+        }
+    };
+    let sync_issues = sync_issues(app, &topology).await;
     Ok(json!({
         "summary": summary,
         "sync": { "issue_count": sync_issues.len(), "issues": sync_issues },
-        "topology": {
-            "valid": invalid_configs.is_empty(),
-            "invalid_config_count": invalid_configs.len(),
-            "invalid_node_count": 0,
-            "invalid_configs": invalid_configs,
-        },
+        "topology": topology,
         "services": {
             "database": if db_ok { "ok" } else { "error" },
             "mqtt": mqtt_status(app),
@@ -83,4 +84,45 @@ pub async fn status(app: &AppState) -> AppResult<Value> {
         },
         "timestamp": util::now_iso(),
     }))
+}
+
+/// `sync.issues`: enabled auto-sync nodes of enabled configs whose apply status is not
+/// `in_sync` (spec 04 §5), with their config's topology verdict.
+async fn sync_issues(app: &AppState, topology: &Value) -> Vec<Value> {
+    let rows = match status::sync_candidates(&app.db).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "sync issues failed");
+            return Vec::new();
+        }
+    };
+    let invalid: std::collections::HashMap<&str, &Value> = topology["invalid_configs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| Some((c["config_id"].as_str()?, &c["errors"]))).collect())
+        .unwrap_or_default();
+    let mqtt = app.settings.enable_mqtt_services;
+    rows.into_iter()
+        .filter_map(|r| {
+            let status = if r.desired_sha256.is_empty() {
+                "empty"
+            } else if r.staged_sha256.is_empty() {
+                "pending"
+            } else if r.staged_sha256 == r.desired_sha256 {
+                return None;
+            } else {
+                "staged_outdated"
+            };
+            let errors = invalid.get(r.config_id.as_str());
+            Some(json!({
+                "config_id": r.config_id,
+                "config_name": r.config_name,
+                "node_id": r.node_id,
+                "node_name": r.node_name,
+                "node_type": if mqtt { r.node_type.as_str() } else { "static" },
+                "status": status,
+                "topology_valid": errors.is_none(),
+                "messages": errors.cloned().cloned().unwrap_or_else(|| json!([])),
+            }))
+        })
+        .collect()
 }
