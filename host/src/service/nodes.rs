@@ -279,16 +279,25 @@ fn effective_node_type(app: &AppState, requested: Option<&str>, default: &str) -
     Ok(requested.unwrap_or(default).to_string())
 }
 
-fn holders(nodes: &[NodeRow], except: Option<&str>) -> Vec<(String, String)> {
-    nodes
-        .iter()
-        .filter(|n| Some(n.id.as_str()) != except)
-        .filter_map(|n| n.virtual_ip.as_ref().map(|v| (n.name.clone(), v.clone())))
-        .collect()
-}
-
 fn ip_holders(pairs: &[(String, String)]) -> Vec<ip::IpHolder<'_>> {
     pairs.iter().map(|(name, vip)| ip::IpHolder { name, virtual_ip: vip }).collect()
+}
+
+/// The other nodes' virtual IPs as holders without names. A check passes or fails on the
+/// addresses alone; the names only go into the failure message.
+fn nameless(used: &[String]) -> Vec<ip::IpHolder<'_>> {
+    used.iter().map(|vip| ip::IpHolder { name: "", virtual_ip: vip }).collect()
+}
+
+/// `value` checked against the other nodes' virtual IPs (`used`, read without the nodes).
+/// Only a rejected value loads the holders' names, so the message names the same node a check
+/// over the loaded nodes would.
+async fn require_unique_vip(tx: &mut Tx, config_id: &str, except: Option<&str>, value: &str, used: &[String]) -> AppResult<String> {
+    if let Ok(v) = ip::require_virtual_ip(value, &nameless(used)) {
+        return Ok(v);
+    }
+    let pairs = store::ip_holders_tx(tx, config_id, except).await?;
+    Ok(ip::require_virtual_ip(value, &ip_holders(&pairs))?)
 }
 
 /// `POST /configs/{id}/nodes`.
@@ -299,10 +308,12 @@ pub async fn create(app: &AppState, config_id: &str, input: NodeCreate) -> AppRe
     let mut rng = OsRng;
     let pair = keys::resolve_key_pair(input.private_key.as_deref(), input.public_key.as_deref(), &mut rng)?;
     let name = names::validate_node_name(&input.name)?;
-    let existing = store::list_for_config_tx(&mut tx, config_id).await?;
+    // The other nodes matter only through their virtual IPs: read just those (the cost of a
+    // create must not grow with the rows of every node in the config).
+    let used = store::virtual_ips_tx(&mut tx, config_id, None).await?;
     let virtual_ip = match names::optional_text(input.virtual_ip.as_deref()) {
         Some(v) => v,
-        None => ip::suggest_ip(&config.virtual_subnet, existing.iter().filter_map(|n| n.virtual_ip.as_deref()))?,
+        None => ip::suggest_ip(&config.virtual_subnet, used.iter().map(String::as_str))?,
     };
 
     let params = NodeParams {
@@ -329,8 +340,7 @@ pub async fn create(app: &AppState, config_id: &str, input: NodeCreate) -> AppRe
         None => NodeParams::cleared(),
     };
 
-    let others = holders(&existing, None);
-    let virtual_ip = ip::require_virtual_ip(&virtual_ip, &ip_holders(&others))?;
+    let virtual_ip = require_unique_vip(&mut tx, config_id, None, &virtual_ip, &used).await?;
 
     let now = util::now_iso();
     let tags = names::normalize_tags(&input.tags.unwrap_or_default());
@@ -602,9 +612,8 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     let Some(vip) = row.virtual_ip.clone() else {
         return Err(AppError::new(ErrorCode::InvalidVirtualIp, "Virtual IP is required"));
     };
-    let siblings = store::list_for_config_tx(&mut tx, &row.config_id).await?;
-    let others = holders(&siblings, Some(id));
-    row.virtual_ip = Some(ip::require_virtual_ip(&vip, &ip_holders(&others))?);
+    let used = store::virtual_ips_tx(&mut tx, &row.config_id, Some(id)).await?;
+    row.virtual_ip = Some(require_unique_vip(&mut tx, &row.config_id, Some(id), &vip, &used).await?);
 
     let links = store::links_touching(&mut tx, id).await?;
     let mut neighbours: Vec<String> =
@@ -722,15 +731,20 @@ pub async fn delete(app: &AppState, id: &str) -> AppResult<Value> {
 /// `POST /configs/{id}/nodes/suggest-ip`.
 pub async fn suggest_ip(app: &AppState, config_id: &str) -> AppResult<Value> {
     let config: ConfigRow = configs::load(app, config_id).await?;
-    let nodes = store::list_for_config(&app.db, config_id).await?;
-    let ip = ip::suggest_ip(&config.virtual_subnet, nodes.iter().filter_map(|n| n.virtual_ip.as_deref()))?;
+    let used = store::virtual_ips(&app.db, config_id).await?;
+    let ip = ip::suggest_ip(&config.virtual_subnet, used.iter().map(String::as_str))?;
     Ok(json!({"ip": ip}))
 }
 
 /// `POST /configs/{id}/nodes/validate-ip`: every node counts, the caller's own included.
 pub async fn validate_ip(app: &AppState, config_id: &str, value: &str) -> AppResult<ip::IpCheck> {
     configs::load(app, config_id).await?;
-    let nodes = store::list_for_config(&app.db, config_id).await?;
-    let others = holders(&nodes, None);
-    Ok(ip::check_virtual_ip(value, &ip_holders(&others)))
+    let used = store::virtual_ips(&app.db, config_id).await?;
+    let check = ip::check_virtual_ip(value, &nameless(&used));
+    if check.valid {
+        return Ok(check);
+    }
+    // Rejected: check again with the holders' names, for the message.
+    let pairs = store::ip_holders(&app.db, config_id).await?;
+    Ok(ip::check_virtual_ip(value, &ip_holders(&pairs)))
 }

@@ -12,7 +12,7 @@ use crate::service::configs;
 use crate::service::nodes::{self, NodeView, json_list};
 use crate::service::refresh::{self, PublishPlan};
 use crate::state::AppState;
-use crate::store::nodes::{self as node_store, NodeRow};
+use crate::store::nodes as node_store;
 use crate::store::tags as store;
 use crate::util;
 
@@ -23,11 +23,13 @@ pub struct TagCount {
     pub count: usize,
 }
 
-fn counts(registry: Vec<String>, nodes: &[NodeRow]) -> Vec<TagCount> {
+/// Tag counts from the registry and the nodes' tag lists grouped as `(tags_json, nodes)`.
+fn counts(registry: Vec<String>, lists: &[(String, i64)]) -> Vec<TagCount> {
     let mut m: BTreeMap<String, usize> = registry.into_iter().map(|n| (n, 0)).collect();
-    for n in nodes {
-        for t in json_list(&n.tags_json) {
-            *m.entry(t).or_default() += 1;
+    for (tags_json, nodes) in lists {
+        let nodes = usize::try_from(*nodes).unwrap_or(0);
+        for t in json_list(tags_json) {
+            *m.entry(t).or_default() += nodes;
         }
     }
     m.into_iter().map(|(name, count)| TagCount { name, count }).collect()
@@ -48,8 +50,9 @@ fn publish(app: &AppState, config_id: &str, node_ids: &[String]) {
 pub async fn list(app: &AppState, config_id: &str) -> AppResult<Vec<TagCount>> {
     configs::load(app, config_id).await?;
     let registry = store::names(&app.db, config_id).await?;
-    let nodes = node_store::list_for_config(&app.db, config_id).await?;
-    Ok(counts(registry, &nodes))
+    // Grouped by tag list in the database: one row per distinct list, not per node.
+    let lists = node_store::tag_lists(&app.db, config_id).await?;
+    Ok(counts(registry, &lists))
 }
 
 /// `POST /configs/{id}/tags`: idempotent.
@@ -60,8 +63,12 @@ pub async fn create(app: &AppState, config_id: &str, name: &str) -> AppResult<Ta
     store::add(&mut tx, config_id, std::slice::from_ref(&name), &util::now_iso()).await?;
     tx.commit().await?;
     publish(app, config_id, &[]);
-    let nodes = node_store::list_for_config(&app.db, config_id).await?;
-    let count = nodes.iter().filter(|n| json_list(&n.tags_json).contains(&name)).count();
+    let lists = node_store::tag_lists(&app.db, config_id).await?;
+    let count = lists
+        .iter()
+        .filter(|(tags_json, _)| json_list(tags_json).contains(&name))
+        .map(|(_, nodes)| usize::try_from(*nodes).unwrap_or(0))
+        .sum();
     Ok(TagCount { name, count })
 }
 

@@ -83,6 +83,76 @@ pub async fn list_for_config_tx(tx: &mut Tx, config_id: &str) -> StoreResult<Vec
     .await)?)
 }
 
+const VIPS_SQLITE: &str =
+    "SELECT group_concat(virtual_ip, char(10)), COUNT(virtual_ip) FROM nodes WHERE config_id = $1 AND id <> $2";
+const VIPS_PG: &str = "SELECT string_agg(virtual_ip, E'\\n'), COUNT(virtual_ip) FROM nodes WHERE config_id = $1 AND id <> $2";
+const VIPS_ROWS: &str = "SELECT virtual_ip FROM nodes WHERE config_id = $1 AND id <> $2 AND virtual_ip IS NOT NULL";
+const HOLDERS: &str = "SELECT name, virtual_ip FROM nodes WHERE config_id = $1 AND id <> $2 AND virtual_ip IS NOT NULL \
+    ORDER BY created_at ASC, id ASC";
+
+/// Splits the joined virtual IPs; `None` when a stored value contained the separator.
+fn split_vips(joined: Option<String>, count: i64) -> Option<Vec<String>> {
+    let split: Vec<String> = match joined {
+        Some(j) => j.split('\n').map(str::to_string).collect(),
+        None => Vec::new(),
+    };
+    (split.len() as i64 == count).then_some(split)
+}
+
+/// The stored virtual IPs of a config's nodes (`except` left out), inside a write, without
+/// loading the nodes: the database joins them into one row, so each existing node costs a scan
+/// step in the database rather than a row decoded by the application. Falls back to one row
+/// per node in the (garbage-only) case where a stored value contains the separator.
+pub async fn virtual_ips_tx(tx: &mut Tx, config_id: &str, except: Option<&str>) -> StoreResult<Vec<String>> {
+    let except = except.unwrap_or("");
+    let (joined, count): (Option<String>, i64) = match tx {
+        Tx::Sqlite(t) => sqlx::query_as(VIPS_SQLITE).bind(config_id).bind(except).fetch_one(&mut **t).await?,
+        Tx::Pg(t) => sqlx::query_as(VIPS_PG).bind(config_id).bind(except).fetch_one(&mut **t).await?,
+    };
+    if let Some(v) = split_vips(joined, count) {
+        return Ok(v);
+    }
+    Ok(on_tx!(tx, |c| sqlx::query_scalar::<_, String>(VIPS_ROWS).bind(config_id).bind(except).fetch_all(c).await)?)
+}
+
+/// [`virtual_ips_tx`] on the read pool.
+pub async fn virtual_ips(db: &Db, config_id: &str) -> StoreResult<Vec<String>> {
+    let (joined, count): (Option<String>, i64) = match db {
+        Db::Sqlite { read, .. } => sqlx::query_as(VIPS_SQLITE).bind(config_id).bind("").fetch_one(read).await?,
+        Db::Pg(p) => sqlx::query_as(VIPS_PG).bind(config_id).bind("").fetch_one(p).await?,
+    };
+    if let Some(v) = split_vips(joined, count) {
+        return Ok(v);
+    }
+    Ok(on_pool!(db, |c| sqlx::query_scalar::<_, String>(VIPS_ROWS).bind(config_id).bind("").fetch_all(c).await)?)
+}
+
+/// `(name, virtual_ip)` of a config's nodes that have one (`except` left out), in creation
+/// order: the holders a virtual-IP conflict message names.
+pub async fn ip_holders_tx(tx: &mut Tx, config_id: &str, except: Option<&str>) -> StoreResult<Vec<(String, String)>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, (String, String)>(HOLDERS)
+        .bind(config_id)
+        .bind(except.unwrap_or(""))
+        .fetch_all(c)
+        .await)?)
+}
+
+/// [`ip_holders_tx`] on the read pool.
+pub async fn ip_holders(db: &Db, config_id: &str) -> StoreResult<Vec<(String, String)>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, (String, String)>(HOLDERS).bind(config_id).bind("").fetch_all(c).await)?)
+}
+
+/// `(tags_json, number of nodes)` of a config: nodes grouped by their tag list, so tag counts
+/// need one row per distinct list instead of one per node.
+pub async fn tag_lists(db: &Db, config_id: &str) -> StoreResult<Vec<(String, i64)>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, (String, i64)>(
+        "SELECT tags_json, COUNT(*) FROM nodes WHERE config_id = $1 GROUP BY tags_json"
+    )
+    .bind(config_id)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// Inserts a node.
 pub async fn insert(tx: &mut Tx, r: &NodeRow) -> StoreResult<()> {
     on_tx!(tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -376,4 +446,21 @@ pub async fn wipe_client_state(tx: &mut Tx, node_id: &str, now: &str) -> StoreRe
     .execute(c)
     .await.map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_vips;
+
+    #[test]
+    fn joined_virtual_ips_split_back_exactly() {
+        assert_eq!(split_vips(None, 0), Some(Vec::new()));
+        assert_eq!(split_vips(Some("10.0.0.1/32".into()), 1), Some(vec!["10.0.0.1/32".to_string()]));
+        assert_eq!(
+            split_vips(Some("10.0.0.1/32\n\n10.0.0.3".into()), 3),
+            Some(vec!["10.0.0.1/32".to_string(), String::new(), "10.0.0.3".to_string()])
+        );
+        // A stored value holding the separator: the caller falls back to one row per node.
+        assert_eq!(split_vips(Some("a\nb\nc".into()), 2), None);
+    }
 }
