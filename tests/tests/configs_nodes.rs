@@ -551,7 +551,8 @@ async fn auth_is_required(b: Backend) {
 
 async fn node_config_downloads(b: Backend) {
     let c = Ctx::new(b).await;
-    let cid = id(&c.config(json!({"name": "dl-mesh"})).await);
+    // Manual staging only: with auto-sync the refresh worker would stage both nodes itself.
+    let cid = id(&c.config(json!({"name": "dl-mesh", "auto_sync": false})).await);
     let a = id(&c.node(&cid, json!({"name": "a"})).await);
     let bn = id(&c.node(&cid, json!({"name": "b"})).await);
     let other_cfg = id(&c.config(json!({"name": "dl-other"})).await);

@@ -364,7 +364,7 @@ async fn emqx_mode(backend: Backend) {
 async fn sync_flow(backend: Backend) {
     let s = TestServer::start_with(backend, &[("WFM_EMQX_API_BASE_URL", "http://127.0.0.1:9"), ("WFM_MQTT_URL", "mqtt://127.0.0.1:9")]).await;
     let token = s.setup_admin().await;
-    let cfg = s.post("/api/v1/configs", Some(&token), json!({"name": "syncmesh"})).await.ok()["id"].as_str().unwrap().to_string();
+    let cfg = s.post("/api/v1/configs", Some(&token), json!({"name": "syncmesh", "auto_sync": false})).await.ok()["id"].as_str().unwrap().to_string();
     let n1 = s.post(&format!("/api/v1/configs/{cfg}/nodes"), Some(&token), json!({"name": "n1", "node_type": "dynamic"})).await.ok()["id"].as_str().unwrap().to_string();
     let base = format!("/api/v1/configs/{cfg}/nodes/{n1}");
     let st = s.get(&format!("{base}/sync-status"), Some(&token)).await.ok().clone();

@@ -206,7 +206,10 @@ pub struct MeshProjections;
 
 impl Projections for MeshProjections {
     fn regenerate<'a>(&'a self, app: &'a AppState, config_id: &'a str) -> BoxFut<'a, AppResult<()>> {
-        Box::pin(async move { render::regenerate(app, config_id).await.map(|_| ()) })
+        Box::pin(async move {
+            render::regenerate(app, config_id).await?;
+            crate::service::sync::auto_sync(app, config_id).await.map(|_| ())
+        })
     }
 
     fn config_list<'a>(&'a self, app: &'a AppState) -> BoxFut<'a, AppResult<Value>> {

@@ -178,6 +178,11 @@ pub async fn run_plan(app: &AppState, plan: PublishPlan) {
             }
         }
     }
+    // Payloads are only worth building for someone: with no SSE subscriber the plan ends
+    // after regeneration (publishing would discard them anyway).
+    if app.events.subscriber_count() == 0 {
+        return;
+    }
     if plan.refresh_system_status {
         match system::status(app).await {
             Ok(v) => app.events.publish("system.status.updated", v),

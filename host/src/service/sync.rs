@@ -154,3 +154,46 @@ pub async fn sync_all(app: &AppState, config_id: &str) -> AppResult<Value> {
     push_later(app, config_id);
     Ok(json!({"message": "All node configs synced", "synced_count": synced.len(), "failed_count": 0, "synced": synced, "failed": []}))
 }
+
+/// Auto-sync after a model change (spec 03 §8.4): for enabled nodes with `auto_sync` in an
+/// enabled config with a valid topology, staged := desired; then the pending push
+/// (`auto-sync`). Run by the refresh worker after regeneration. Costs one hash query when
+/// nothing changed; the topology is only analysed when some node needs staging.
+pub async fn auto_sync(app: &AppState, config_id: &str) -> AppResult<usize> {
+    let Some(config) = crate::store::configs::get(&app.db, config_id).await? else { return Ok(0) };
+    if !config.enabled {
+        return Ok(0);
+    }
+    let hashes: std::collections::HashMap<String, (String, String)> = crate::store::links::sync_rows(&app.db, config_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.node_id, (r.desired_sha256, r.staged_sha256)))
+        .collect();
+    let auto: std::collections::HashSet<String> = crate::store::nodes::list_for_config(&app.db, config_id)
+        .await?
+        .into_iter()
+        .filter(|n| n.enabled && n.auto_sync)
+        .map(|n| n.id)
+        .collect();
+    let facts = client_state::config_node_facts(&app.db, config_id).await?;
+    let due: Vec<&NodeFacts> = facts
+        .iter()
+        .filter(|f| f.node_enabled && auto.contains(&f.node_id))
+        .filter(|f| hashes.get(&f.node_id).is_some_and(|(d, s)| !d.is_empty() && d != s))
+        .collect();
+    let mut staged = 0;
+    if !due.is_empty() {
+        let topo = projections::topology_summary(app, &config).await?;
+        if !topo.errors.is_empty() {
+            // Invalid topology blocks auto-staging; the sync status shows why.
+            return Ok(0);
+        }
+        for f in due {
+            let Some(d) = render::ensure_desired(app, &f.node_id).await? else { continue };
+            stage(app, f, &d.desired_text).await?;
+            staged += 1;
+        }
+    }
+    endpoint::push_pending(app, config_id, "auto-sync").await;
+    Ok(staged)
+}
