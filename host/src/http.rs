@@ -23,8 +23,8 @@ pub mod nodes;
 pub mod settings;
 pub mod spa;
 pub mod system;
-pub mod tools;
 pub mod tags;
+pub mod tools;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -46,7 +46,7 @@ fn admin_routes() -> Router<AppState> {
 
 /// Public routes under `/api/v1` (`N`, or their own token checks).
 fn public_routes() -> Router<AppState> {
-    Router::new().merge(auth::public_routes()).merge(system::public_routes()).merge(downloads::public_routes())
+    Router::new().merge(auth::public_routes()).merge(system::public_routes()).merge(tools::public_routes()).merge(downloads::public_routes())
 }
 
 /// Builds the whole application router.

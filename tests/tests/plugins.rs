@@ -225,7 +225,22 @@ async fn plugin_records_and_files_are_persisted(b: Backend) {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/plain");
     assert_eq!(resp.text().await.expect("text"), "k 1\n");
-    s.get(&path, None).await.err(401, "AUTH_REQUIRED");
+    // S/FT: without a session the file needs a download token bound to it.
+    s.get(&path, None).await.err(401, "DOWNLOAD_TOKEN_REQUIRED");
+    s.get(&format!("{path}?download_token=garbage"), None).await.err(401, "INVALID_TOKEN");
+    s.get(&format!("{path}?download_token={t}"), None).await.err(401, "INVALID_DOWNLOAD_TOKEN");
+    let g = s.post(&format!("{path}/download-grant"), Some(&t), json!({})).await;
+    let g = g.ok().clone();
+    assert_eq!(g["token_type"], "download");
+    let with_token = g["download_path"].as_str().expect("grant path").to_string();
+    let resp = s.client.get(s.url(&with_token)).send().await.expect("download with token");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("text"), "k 1\n");
+    let tok = g["download_token"].as_str().unwrap();
+    s.get(&format!("/api/v1/tools/files/file_other?download_token={tok}"), None).await.err(403, "DOWNLOAD_TOKEN_SCOPE_MISMATCH");
+    // A file token is not a session.
+    s.get("/api/v1/tools", Some(tok)).await.err(401, "INVALID_TOKEN");
+    s.post(&format!("{path}/download-grant"), None, json!({})).await.err(401, "AUTH_REQUIRED");
     s.get("/api/v1/tools/files/file_nope", Some(&t)).await.err(404, "NOT_FOUND");
 
     // A failing call applies none of its writes.

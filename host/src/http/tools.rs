@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::extract::{ApiOk, ApiResult, parse_json_syntax};
 use crate::error::AppError;
+use crate::service::auth;
 use crate::service::tools::{self, CallResult, Caller, Catalogue, PluginStatus};
 use crate::state::AppState;
 
@@ -21,7 +22,34 @@ pub fn routes() -> Router<AppState> {
         .route("/tools", get(list))
         .route("/tools/plugins", get(plugins))
         .route("/tools/call/{plugin_id}/{tool}", post(call))
-        .route("/tools/files/{file_id}", get(file))
+        .route("/tools/files/{file_id}/download-grant", post(file_grant))
+}
+
+/// Public routes with their own `S/FT` check.
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route("/tools/files/{file_id}", get(file))
+}
+
+/// Download-token kind of plugin-produced files.
+const FILE_KIND: &str = "plugin_file";
+
+/// `?download_token=`.
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    download_token: Option<String>,
+}
+
+async fn file_grant(State(app): State<AppState>, Path(file_id): Path<String>) -> ApiResult<Value> {
+    let f = tools::file(&app, &file_id).await?;
+    let (token, expires_at) = auth::issue_file_token(&app, FILE_KIND, &f.id).await?;
+    Ok(ApiOk(serde_json::json!({
+        "file_id": f.id,
+        "filename": f.filename,
+        "download_token": token,
+        "download_token_expires_at": expires_at,
+        "token_type": "download",
+        "download_path": format!("/api/v1/tools/files/{}?download_token={token}", f.id),
+    })))
 }
 
 async fn list(State(app): State<AppState>) -> ApiResult<Catalogue> {
@@ -38,7 +66,17 @@ async fn call(State(app): State<AppState>, Path((plugin_id, tool)): Path<(String
     Ok(ApiOk(tools::call(&app, &Caller::admin(), &plugin_id, &tool, input).await?))
 }
 
-async fn file(State(app): State<AppState>, Path(file_id): Path<String>) -> Result<Response, AppError> {
+async fn file(
+    State(app): State<AppState>,
+    Path(file_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<TokenQuery>,
+) -> Result<Response, AppError> {
+    // Setup pending: nothing can be downloaded (the same 428 as every `S` route).
+    if auth::setup_required(&app).await? {
+        return Err(AppError::new(crate::error::ErrorCode::AuthSetupRequired, "Admin password setup is required"));
+    }
+    auth::require_file_access(&app, super::extract::bearer(&headers), q.download_token.as_deref(), FILE_KIND, &file_id).await?;
     let f = tools::file(&app, &file_id).await?;
     let mut resp = f.content.into_response();
     let headers = resp.headers_mut();

@@ -319,6 +319,37 @@ pub async fn verify_download_token(app: &AppState, token: &str, permission: &str
     }
 }
 
+/// Permission of file download tokens (spec 01 §9).
+pub const FILE_DOWNLOAD_PERMISSION: &str = "file.download";
+
+/// Issues a file download token bound to `{kind, resource_id}`; a blank kind or id is
+/// `INVALID_DOWNLOAD_RESOURCE`.
+pub async fn issue_file_token(app: &AppState, kind: &str, resource_id: &str) -> AppResult<(String, String)> {
+    if kind.trim().is_empty() || resource_id.trim().is_empty() {
+        return Err(AppError::new(ErrorCode::InvalidDownloadResource, "Download resource is invalid"));
+    }
+    issue_download_token(app, FILE_DOWNLOAD_PERMISSION, serde_json::json!({"kind": kind, "resource_id": resource_id})).await
+}
+
+/// The `S/FT` check of file endpoints (spec 01 §9): a valid session bearer allows (the query
+/// token is then ignored); otherwise the `download_token` must be a file token for exactly
+/// this `{kind, resource_id}`.
+pub async fn require_file_access(app: &AppState, bearer: Option<&str>, query_token: Option<&str>, kind: &str, resource_id: &str) -> AppResult<()> {
+    if bearer.is_some() && require_admin(app, bearer).await.is_ok() {
+        return Ok(());
+    }
+    let Some(token) = query_token.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(AppError::new(ErrorCode::DownloadTokenRequired, "A download token is required"));
+    };
+    let resource = verify_download_token(app, token, FILE_DOWNLOAD_PERMISSION).await?;
+    let same = resource.get("kind").and_then(Value::as_str) == Some(kind)
+        && resource.get("resource_id").and_then(Value::as_str) == Some(resource_id);
+    if !same {
+        return Err(AppError::new(ErrorCode::DownloadTokenScopeMismatch, "Download token is bound to another resource"));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Views
 
