@@ -23,6 +23,7 @@ use crate::service::nodes;
 use crate::service::refresh::{self, PublishPlan};
 use crate::state::AppState;
 use crate::store::configs::ConfigRow;
+use crate::store::StoreError;
 use crate::store::links::{self as store, BulkLink, LinkRow, TopoRow};
 use crate::store::nodes::{self as node_store, NodeRow};
 use crate::util;
@@ -481,36 +482,56 @@ pub async fn quick_generate(app: &AppState, config_id: &str, req: quick_mesh::Re
     let now_iso = util::iso(now);
     // Each row gets its own microsecond so link order is stable; the last row is `now`.
     let base = now - chrono::Duration::microseconds(n_rows as i64);
-    let groups: Vec<String> = plan.pairs.iter().map(|_| util::new_id("group")).collect();
     let psks: Vec<Option<String>> =
         plan.pairs.iter().map(|_| req.use_preshared_key.then(|| keys::generate_psk(&mut OsRng))).collect();
-    let mut rows: Vec<BulkLink<'_>> = Vec::with_capacity(n_rows);
-    for (k, p) in plan.pairs.iter().enumerate() {
-        let (a, b) = (qm[p.a].id, qm[p.b].id);
-        let psk = psks[k].as_deref();
-        for (fwd, local, peer, allowed, ka) in
-            [(true, a, b, &p.allowed_ab, p.keepalive_ab), (false, b, a, &p.allowed_ba, p.keepalive_ba)]
-        {
-            let t = base + chrono::Duration::microseconds(rows.len() as i64 + 1);
-            rows.push(BulkLink {
-                id: util::new_id("plink"),
-                local_node_id: local,
-                peer_node_id: peer,
-                link_group_id: &groups[k],
-                forward: fwd,
-                allowed_ips: allowed,
-                persistent_keepalive: ka,
-                preshared_key: psk,
-                created_at: util::iso(t),
-            });
+    let created: Vec<String> =
+        (0..n_rows).map(|i| util::iso(base + chrono::Duration::microseconds(i as i64 + 1))).collect();
+    // Link and group ids are consecutive within the batch (one random base each), so the
+    // million-row insert appends to the id and group indexes instead of scattering over them.
+    // A base that collides with an existing id fails the insert with a conflict: retry with
+    // fresh bases (a new transaction; the failed one is rolled back on drop).
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 0;
+    let deleted = loop {
+        attempt += 1;
+        let (link_ids, group_ids) = (util::IdRun::new(), util::IdRun::new());
+        let groups: Vec<String> = (0..plan.pairs.len()).map(|k| group_ids.id("group", k)).collect();
+        let mut rows: Vec<BulkLink<'_>> = Vec::with_capacity(n_rows);
+        for (k, p) in plan.pairs.iter().enumerate() {
+            let (a, b) = (qm[p.a].id, qm[p.b].id);
+            let psk = psks[k].as_deref();
+            for (fwd, local, peer, allowed, ka) in
+                [(true, a, b, &p.allowed_ab, p.keepalive_ab), (false, b, a, &p.allowed_ba, p.keepalive_ba)]
+            {
+                let i = rows.len();
+                rows.push(BulkLink {
+                    id: link_ids.id("plink", i),
+                    local_node_id: local,
+                    peer_node_id: peer,
+                    link_group_id: &groups[k],
+                    forward: fwd,
+                    allowed_ips: allowed,
+                    persistent_keepalive: ka,
+                    preshared_key: psk,
+                    created_at: &created[i],
+                });
+            }
         }
-    }
-
-    let mut tx = app.db.begin().await?;
-    let deleted = store::delete_for_config(&mut tx, config_id).await?;
-    store::bulk_insert(&mut tx, config_id, plan.family.as_str(), &now_iso, &rows).await?;
-    node_store::mark_stale_config(&mut tx, config_id).await?;
-    tx.commit().await?;
+        let mut tx = app.db.begin().await?;
+        let deleted = store::delete_for_config(&mut tx, config_id).await?;
+        match store::bulk_insert(&mut tx, config_id, plan.family.as_str(), &now_iso, &rows).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(msg)) if attempt < ATTEMPTS => {
+                tracing::warn!(config_id, attempt, error = %msg, "quick mesh insert conflicted; retrying with fresh ids");
+                drop(tx);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        node_store::mark_stale_config(&mut tx, config_id).await?;
+        tx.commit().await?;
+        break deleted;
+    };
     refresh::schedule(app, PublishPlan::config_change(config_id, &plan.affected_node_ids, false));
     Ok(json!({
         "mode": plan.mode.as_str(),

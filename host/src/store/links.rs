@@ -136,7 +136,7 @@ pub struct BulkLink<'a> {
     pub allowed_ips: &'a str,
     pub persistent_keepalive: Option<i64>,
     pub preshared_key: Option<&'a str>,
-    pub created_at: String,
+    pub created_at: &'a str,
 }
 
 /// Parameters per row in the SQLite multi-row insert.
@@ -169,12 +169,7 @@ fn sqlite_insert_sql(rows: usize) -> String {
 pub async fn bulk_insert(tx: &mut Tx, config_id: &str, family: &str, now: &str, rows: &[BulkLink<'_>]) -> StoreResult<()> {
     match tx {
         Tx::Sqlite(t) => {
-            // A million-row replace touches five B-trees with random keys (ids, group ids);
-            // with SQLite's default 2 MB page cache that thrashes. Give the writer connection
-            // a larger cache (up to 256 MB, allocated only as pages are used).
-            if rows.len() > 50_000 {
-                sqlx::query("PRAGMA cache_size = -262144").execute(&mut **t).await?;
-            }
+            // The writer connection's page cache is sized in `Db::connect`.
             let full_sql = sqlite_insert_sql(SQLITE_BATCH);
             for chunk in rows.chunks(SQLITE_BATCH) {
                 let sql = if chunk.len() == SQLITE_BATCH { full_sql.clone() } else { sqlite_insert_sql(chunk.len()) };
@@ -189,7 +184,7 @@ pub async fn bulk_insert(tx: &mut Tx, config_id: &str, family: &str, now: &str, 
                         .bind(r.allowed_ips)
                         .bind(r.persistent_keepalive)
                         .bind(r.preshared_key)
-                        .bind(&r.created_at)
+                        .bind(r.created_at)
                         .bind(config_id)
                         .bind(family)
                         .bind(now);
@@ -207,7 +202,7 @@ pub async fn bulk_insert(tx: &mut Tx, config_id: &str, family: &str, now: &str, 
                 let allowed: Vec<&str> = chunk.iter().map(|r| r.allowed_ips).collect();
                 let keepalive: Vec<Option<i64>> = chunk.iter().map(|r| r.persistent_keepalive).collect();
                 let psk: Vec<Option<&str>> = chunk.iter().map(|r| r.preshared_key).collect();
-                let created: Vec<&str> = chunk.iter().map(|r| r.created_at.as_str()).collect();
+                let created: Vec<&str> = chunk.iter().map(|r| r.created_at).collect();
                 sqlx::query(
                     "INSERT INTO peer_links (id, local_node_id, peer_node_id, link_group_id, direction, allowed_ips, \
                      persistent_keepalive, preshared_key, created_at, config_id, endpoint_ref_family, updated_at, enabled, \
