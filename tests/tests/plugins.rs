@@ -259,7 +259,25 @@ async fn plugin_records_and_files_are_persisted(b: Backend) {
     s.stop().await;
 }
 
+/// The render seam: a plugin with `config-hooks` contributes managed hook lines, rendered after
+/// the node's own commands (spec 02 §8), and they reach the desired config.
+async fn plugin_hooks_reach_rendered_configs(b: Backend) {
+    let (s, t, _dir) = start(b, &["wfm-fixture-effects"]).await;
+    let cfg = s.post("/api/v1/configs", Some(&t), json!({"name": "hooked"})).await.ok()["id"].as_str().unwrap().to_string();
+    let n = s
+        .post(&format!("/api/v1/configs/{cfg}/nodes"), Some(&t), json!({"name": "a", "node_type": "static", "post_up": ["echo own"]}))
+        .await;
+    let node = n.ok()["id"].as_str().unwrap().to_string();
+    let p = s.get(&format!("/api/v1/configs/{cfg}/nodes/{node}/wg-preview"), Some(&t)).await;
+    let text = p.ok()["content"].as_str().unwrap().to_string();
+    let own = text.find("PostUp = echo own").expect("own hook rendered");
+    let managed = text.find(&format!("PostUp = echo {node}")).unwrap_or_else(|| panic!("managed hook missing:\n{text}"));
+    assert!(own < managed, "node commands come before managed ones:\n{text}");
+    s.stop().await;
+}
+
 both_backends!(
+    plugin_hooks_reach_rendered_configs,
     catalogue_lists_tools_and_load_status,
     awg_upstream_routes,
     awg_generic_route_across_seeds,

@@ -507,6 +507,11 @@ impl PluginRuntime {
         Ok(CallOutcome { output, effects, elapsed: started.elapsed() })
     }
 
+    /// Whether any loaded plugin contributes managed hooks.
+    pub fn has_config_hooks(&self) -> bool {
+        self.inner.plugins.iter().any(|p| p.caps.contains(&Capability::ConfigHooks))
+    }
+
     /// Collects the managed hooks of every plugin with the `config-hooks` capability for one
     /// node (plugins in load order). Errors are per plugin.
     pub async fn node_hooks(

@@ -33,8 +33,11 @@ pub struct Preview {
 
 /// The managed-hooks provider of this server. The seam for port forwarding: it answers with
 /// no commands until a provider is plugged in.
-pub fn managed_hooks_provider(_app: &AppState) -> &'static dyn ManagedHooksProvider {
-    &NoManagedHooks
+pub fn managed_hooks_provider(app: &AppState) -> &'static dyn ManagedHooksProvider {
+    match app.plugins.runtime() {
+        Some(rt) if rt.has_config_hooks() => &crate::service::tools::PluginManagedHooks,
+        _ => &NoManagedHooks,
+    }
 }
 
 /// The AWG version of a config, if it is an AmneziaWG config.

@@ -434,3 +434,50 @@ impl HostApi for DbHost {
         Box::pin(async move { store::plugins::list_records(&self.db, plugin, coll, config_id).await.map_err(host_err) })
     }
 }
+
+/// Managed hook lines contributed by plugins with the `config-hooks` capability (the seam
+/// port forwarding uses): asked per node at render time. A plugin that fails is logged and
+/// contributes nothing for that node; with no such plugin this costs nothing.
+pub struct PluginManagedHooks;
+
+impl crate::service::mesh::ManagedHooksProvider for PluginManagedHooks {
+    fn hooks<'a>(
+        &'a self,
+        app: &'a AppState,
+        config_id: &'a str,
+        node_ids: &'a [String],
+    ) -> refresh::BoxFut<'a, AppResult<std::collections::HashMap<String, wfm_domain::render::Hooks>>> {
+        Box::pin(async move {
+            let mut out = std::collections::HashMap::new();
+            let Some(rt) = app.plugins.runtime() else { return Ok(out) };
+            if !rt.has_config_hooks() {
+                return Ok(out);
+            }
+            let host: Arc<dyn HostApi> = Arc::new(DbHost { db: app.db.clone() });
+            for node_id in node_ids {
+                let request_id = crate::util::new_request_id();
+                let mut hooks = wfm_domain::render::Hooks::default();
+                for ph in rt.node_hooks(config_id, node_id, &request_id, host.clone()).await {
+                    match ph.result {
+                        Ok(lines) => {
+                            for h in lines {
+                                let slot = match h.phase {
+                                    wfm_plugin_runtime::HookPhase::PreUp => &mut hooks.pre_up,
+                                    wfm_plugin_runtime::HookPhase::PostUp => &mut hooks.post_up,
+                                    wfm_plugin_runtime::HookPhase::PreDown => &mut hooks.pre_down,
+                                    wfm_plugin_runtime::HookPhase::PostDown => &mut hooks.post_down,
+                                };
+                                slot.push(h.command);
+                            }
+                        }
+                        Err(e) => tracing::warn!(plugin = %ph.plugin_id, node_id = %node_id, error = %e, "plugin hooks failed"),
+                    }
+                }
+                if !hooks.is_empty() {
+                    out.insert(node_id.clone(), hooks);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
