@@ -276,7 +276,32 @@ async fn plugin_hooks_reach_rendered_configs(b: Backend) {
     s.stop().await;
 }
 
+/// Node creation backfills I packets with the config's saved direction through the awg-params
+/// plugin (spec 02 §4.1 step 4): a `dns` strategy yields DNS-query imitations.
+async fn node_backfill_uses_the_saved_direction(b: Backend) {
+    let (s, t, _dir) = start(b, &["wfm-plugin-awg-params"]).await;
+    let cfg = s
+        .post(
+            "/api/v1/configs",
+            Some(&t),
+            json!({"name": "dnsmesh", "tunnel_protocol": "amneziawg", "awg_version": "2.0",
+                   "awg_options": {"_random_direction": "dns", "_random_intensity": "balanced"}}),
+        )
+        .await;
+    let cfg = cfg.ok()["id"].as_str().unwrap().to_string();
+    let n = s.post(&format!("/api/v1/configs/{cfg}/nodes"), Some(&t), json!({"name": "a", "node_type": "static"})).await;
+    let n = n.ok().clone();
+    // balanced → 3 packets, each a DNS query for "<random>.invalid" (label "invalid" in hex).
+    for i in 1..=3 {
+        let p = n[format!("awg_i{i}")].as_str().unwrap_or_else(|| panic!("awg_i{i} missing: {n}"));
+        assert!(p.contains("07696e76616c6964"), "awg_i{i} is not a DNS imitation: {p}");
+    }
+    assert!(n["awg_i4"].is_null() && n["awg_i5"].is_null(), "{n}");
+    s.stop().await;
+}
+
 both_backends!(
+    node_backfill_uses_the_saved_direction,
     plugin_hooks_reach_rendered_configs,
     catalogue_lists_tools_and_load_status,
     awg_upstream_routes,

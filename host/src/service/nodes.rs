@@ -190,17 +190,43 @@ pub async fn list(app: &AppState, config_id: &str) -> AppResult<Vec<NodeView>> {
 // ---------------------------------------------------------------------------------------------
 
 /// I packets for node-creation backfill. Generic packets are built here; the protocol
-/// imitations (dns/stun/rtp/quic) are the awg-params plugin's, which the node service cannot
-/// call yet, so those fall back to generic packets with a warning instead of refusing to create
-/// the node.
-struct HostPackets;
+/// imitations (dns/stun/rtp/quic) come from the awg-params plugin, asked before the write
+/// transaction opens so a plugin call never holds the writer.
+struct HostPackets {
+    /// The chain the plugin generated for the config's saved strategy, when it is not generic.
+    imitated: Option<Vec<String>>,
+}
+
+impl HostPackets {
+    /// Asks the awg-params plugin for an I-packet chain when the config (read outside the write
+    /// transaction) is AmneziaWG with a non-generic saved direction. Without the plugin such a
+    /// node cannot be created as asked: `PLUGIN_NOT_FOUND`, never silently generic packets.
+    async fn prepare(app: &AppState, config_id: &str) -> AppResult<HostPackets> {
+        let Some(config) = config_store::get(&app.db, config_id).await? else { return Ok(HostPackets { imitated: None }) };
+        let Some(v) = ProtocolChoice::from_stored(&config.tunnel_protocol, config.awg_version.as_deref()).awg_version() else {
+            return Ok(HostPackets { imitated: None });
+        };
+        let shared = shared_params(&config);
+        if Strategy::from_config_options(&shared.awg_options).direction == Direction::Generic {
+            return Ok(HostPackets { imitated: None });
+        }
+        let input = serde_json::json!({"awg_version": v.as_str(), "config_options": shared.awg_options, "node": {}});
+        let out = crate::service::tools::call(app, &crate::service::tools::Caller::admin(), "awg-params", "backfill_node", input).await?;
+        let chain: Vec<String> = (1..=5)
+            .filter_map(|i| out.output.get(format!("awg_i{i}")).and_then(Value::as_str).map(str::to_string))
+            .collect();
+        Ok(HostPackets { imitated: Some(chain) })
+    }
+}
 
 impl IPacketSource for HostPackets {
     fn i_packets(&mut self, direction: Direction, count: usize, rng: &mut dyn Rng) -> DomainResult<Vec<String>> {
-        if direction != Direction::Generic {
-            tracing::warn!(direction = direction.as_str(), "I packet imitation unavailable in the host; using generic packets");
+        match (&self.imitated, direction) {
+            (_, Direction::Generic) => GenericPackets.i_packets(Direction::Generic, count, rng),
+            (Some(chain), _) if !chain.is_empty() => Ok(chain.iter().take(count).cloned().collect()),
+            // Not prepared for this direction (the config changed between the two reads).
+            _ => GenericPackets.i_packets(direction, count, rng),
         }
-        GenericPackets.i_packets(Direction::Generic, count, rng)
     }
 }
 
@@ -302,6 +328,7 @@ async fn require_unique_vip(tx: &mut Tx, config_id: &str, except: Option<&str>, 
 
 /// `POST /configs/{id}/nodes`.
 pub async fn create(app: &AppState, config_id: &str, input: NodeCreate) -> AppResult<NodeView> {
+    let mut packets = HostPackets::prepare(app, config_id).await?;
     let mut tx = app.db.begin().await?;
     let config = config_store::get_tx(&mut tx, config_id).await?.ok_or_else(|| configs::config_not_found(config_id))?;
     let node_type = effective_node_type(app, input.node_type.as_deref(), "dynamic")?;
@@ -333,7 +360,7 @@ pub async fn create(app: &AppState, config_id: &str, input: NodeCreate) -> AppRe
             let mut p = params.normalized()?;
             awg::gate_options(OptionLevel::Node, v, &p.awg_options, &Map::new())?;
             let strategy = Strategy::from_config_options(&shared.awg_options);
-            awg_random::backfill_node(v, &shared.awg_options, &mut p, strategy, &mut HostPackets, &mut rng)?;
+            awg_random::backfill_node(v, &shared.awg_options, &mut p, strategy, &mut packets, &mut rng)?;
             awg::validate_node_params(v, &shared, &p)?;
             p
         }
