@@ -140,6 +140,7 @@ pub struct BulkLink<'a> {
 }
 
 /// Parameters per row in the SQLite multi-row insert.
+#[cfg(test)]
 const SQLITE_ROW_PARAMS: usize = 12;
 /// Rows per SQLite statement: 12 × 2700 = 32400 ≤ 32766 (SQLite's parameter limit).
 const SQLITE_BATCH: usize = 2700;
