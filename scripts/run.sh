@@ -9,4 +9,6 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 [ -x scripts/build-plugins.sh ] && scripts/build-plugins.sh
 cargo build --release -p wfm --bin wfm
-exec target/release/wfm "$@"
+target_dir="${CARGO_TARGET_DIR:-target}"
+export WFM_PLUGIN_DIR="${WFM_PLUGIN_DIR:-$target_dir/plugins}"
+exec "$target_dir/release/wfm" "$@"
