@@ -50,7 +50,11 @@ copy() {
     mkdir -p "$dest"
     for p in "$@"; do
         local file="$target_dir/wasm32-wasip2/release/${p//-/_}.wasm"
-        cp -f "$file" "$dest/"
+        # Copy then rename: test processes may be reading the previous copy right now, and a
+        # rename swaps the file atomically where an in-place overwrite would hand them a
+        # truncated component.
+        cp -f "$file" "$dest/.$(basename "$file").$$"
+        mv -f "$dest/.$(basename "$file").$$" "$dest/$(basename "$file")"
         echo "  $dest/$(basename "$file") ($(wc -c < "$file") bytes)"
     done
 }
