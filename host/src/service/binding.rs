@@ -127,7 +127,7 @@ pub async fn bind(app: &AppState, req: BindRequest) -> AppResult<Value> {
     }
     let mqtt = effective(app).await?;
     let ca_cert = if mqtt.tls {
-        match std::fs::read_to_string(ca_path(app)) {
+        match tokio::fs::read_to_string(ca_path(app)).await {
             Ok(pem) if !pem.trim().is_empty() => Some(pem.trim().to_string()),
             _ => return Err(AppError::new(ErrorCode::MqttTlsCaNotReady, "MQTT TLS CA certificate is not available")),
         }

@@ -155,18 +155,6 @@ pub async fn logs(app: &AppState, config_id: &str, node_id: &str) -> AppResult<V
     Ok(serde_json::to_value(control_logs::list_for_node(&app.db, node_id, 50).await?).map_err(AppError::internal)?)
 }
 
-fn apply_status(cs: &ConfigState) -> &'static str {
-    if cs.desired_sha256.is_empty() {
-        "empty"
-    } else if cs.staged_sha256.is_empty() {
-        "pending"
-    } else if cs.staged_sha256 == cs.desired_sha256 {
-        "in_sync"
-    } else {
-        "staged_outdated"
-    }
-}
-
 fn ttl_expired(cs: &ClientState) -> bool {
     if cs.client_presence_state != "online" {
         return false;
@@ -211,7 +199,7 @@ fn snapshot_item(f: &NodeFacts, rt: &Runtime, cs: Option<&ClientState>, cfg: &Co
         "online": rt.online, "connectivity_state": rt.connectivity_state,
         "wg_running": rt.wg_running, "wg_runtime_state": rt.wg_runtime_state,
         "config_sync_state": if staged_ok { "in_sync" } else { "pending" },
-        "server_apply_status": apply_status(cfg),
+        "server_apply_status": crate::service::sync::apply_status(&cfg.desired_sha256, &cfg.staged_sha256),
         "peers_online": rt.peers_online, "peers_total": rt.peers_total,
         "last_seen": rt.last_seen, "last_probe_sent_at": rt.last_probe_sent_at, "last_probe_ack_at": rt.last_probe_ack_at,
         "heartbeat_client_online": rt.heartbeat_client_online, "heartbeat_wg_online": rt.heartbeat_wg_online,
@@ -306,7 +294,7 @@ async fn status_object(app: &AppState, f: &NodeFacts) -> AppResult<Value> {
             "staged_version": cfg.staged_version, "staged_sha256": cfg.staged_sha256,
             "confirmed_version": cfg.confirmed_version, "confirmed_sha256": cfg.confirmed_sha256,
             "reported_local_sha256": cfg.reported_local_sha256, "reported_local_version": cfg.reported_local_version,
-            "status": item["config_sync_state"], "server_apply_status": apply_status(&cfg),
+            "status": item["config_sync_state"], "server_apply_status": crate::service::sync::apply_status(&cfg.desired_sha256, &cfg.staged_sha256),
             "wg_config_version_state": version_state,
         },
         "last_control": last,

@@ -25,15 +25,7 @@ use crate::store::{client_state, runtime};
 
 /// `server_apply_status` of a node (spec 03 §8.1).
 pub fn apply_status(s: &link_store::SyncRow) -> &'static str {
-    if s.desired_sha256.is_empty() {
-        "empty"
-    } else if s.staged_sha256.is_empty() {
-        "pending"
-    } else if s.staged_sha256 == s.desired_sha256 {
-        "in_sync"
-    } else {
-        "staged_outdated"
-    }
+    crate::service::sync::apply_status(&s.desired_sha256, &s.staged_sha256)
 }
 
 /// Topology summary of a config (§6.6), read fresh.

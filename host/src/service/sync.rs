@@ -30,12 +30,14 @@ async fn facts(app: &AppState, config_id: &str, node_id: &str) -> AppResult<Node
     Ok(f)
 }
 
-fn status_of(cs: &ConfigState) -> &'static str {
-    if cs.desired_sha256.is_empty() {
+/// `server_apply_status` / sync `status` of a node from its desired and staged hashes
+/// (spec 03 §8.1). The one definition every projection uses.
+pub fn apply_status(desired_sha256: &str, staged_sha256: &str) -> &'static str {
+    if desired_sha256.is_empty() {
         "empty"
-    } else if cs.staged_sha256.is_empty() {
+    } else if staged_sha256.is_empty() {
         "pending"
-    } else if cs.staged_sha256 == cs.desired_sha256 {
+    } else if staged_sha256 == desired_sha256 {
         "in_sync"
     } else {
         "staged_outdated"
@@ -61,7 +63,7 @@ async fn item(app: &AppState, f: &NodeFacts, topo: &wfm_domain::topology::Analys
         "staged_version": cs.staged_version, "staged_sha256": cs.staged_sha256,
         "confirmed_version": cs.confirmed_version, "confirmed_sha256": cs.confirmed_sha256,
         "reported_local_sha256": cs.reported_local_sha256, "reported_local_version": cs.reported_local_version,
-        "status": status_of(&cs),
+        "status": apply_status(&cs.desired_sha256, &cs.staged_sha256),
         "runtime_status": if rt.online { "online" } else { "offline" },
         "topology_valid": valid,
         "topology_messages": if valid { topo.warnings.clone() } else { topo.errors.clone() },

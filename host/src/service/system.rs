@@ -103,15 +103,10 @@ async fn sync_issues(app: &AppState, topology: &Value) -> Vec<Value> {
     let mqtt = app.settings.enable_mqtt_services;
     rows.into_iter()
         .filter_map(|r| {
-            let status = if r.desired_sha256.is_empty() {
-                "empty"
-            } else if r.staged_sha256.is_empty() {
-                "pending"
-            } else if r.staged_sha256 == r.desired_sha256 {
+            let status = crate::service::sync::apply_status(&r.desired_sha256, &r.staged_sha256);
+            if status == "in_sync" {
                 return None;
-            } else {
-                "staged_outdated"
-            };
+            }
             let errors = invalid.get(r.config_id.as_str());
             Some(json!({
                 "config_id": r.config_id,
