@@ -159,7 +159,10 @@ async fn bench_authz_callback() {
     s.stop().await;
 }
 
+// A benchmark, not a gate: its time-bounded waits depend on how loaded the machine is, so CI
+// does not run it. Run it with `cargo nextest run -p wfm-e2e --test mqtt_bench --run-ignored all`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --run-ignored all"]
 async fn bench_push_to_500_agents() {
     let n = 500;
     let b = Mosquitto::start();
