@@ -70,6 +70,10 @@ pub struct MqttService {
     pub enabled: bool,
     /// Authz decisions from memory.
     pub authz: AuthzEngine,
+    /// Serializes every "read the database, then update [`Self::authz`]" step, so an update
+    /// computed from an older read can never overwrite one computed from a newer read (a
+    /// reconcile racing a bind would otherwise deny a freshly bound node until the next one).
+    pub(crate) authz_sync: tokio::sync::Mutex<()>,
     broker: RwLock<Option<BrokerSync>>,
     broker_kind: MqttBroker,
     status: RwLock<MqttStatus>,
@@ -102,6 +106,7 @@ impl MqttService {
         MqttService {
             enabled,
             authz: AuthzEngine::new(&settings.emqx_username, settings.emqx_authz_shared_key.expose(), enabled),
+            authz_sync: tokio::sync::Mutex::new(()),
             broker: RwLock::new(broker),
             broker_kind: settings.mqtt_broker,
             status: RwLock::new(MqttStatus {

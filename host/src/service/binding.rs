@@ -241,6 +241,7 @@ fn restorable(r: &AuthRow) -> Option<NodeCredential> {
 
 /// Reloads the whole authz table from the database.
 pub async fn reload_authz(app: &AppState) -> AppResult<Vec<AuthRow>> {
+    let _order = app.mqtt.authz_sync.lock().await;
     let rows = client_state::auth_rows(&app.db).await?;
     let map: HashMap<String, NodeAuth> = rows.iter().map(|r| (r.node_id.clone(), auth_of(r))).collect();
     app.mqtt.authz.replace_all(map);
@@ -249,6 +250,7 @@ pub async fn reload_authz(app: &AppState) -> AppResult<Vec<AuthRow>> {
 
 /// Refreshes one node's authz record from the database.
 pub async fn refresh_node(app: &AppState, node_id: &str) {
+    let _order = app.mqtt.authz_sync.lock().await;
     match client_state::auth_row(&app.db, node_id).await {
         Ok(Some(r)) => app.mqtt.authz.set_node(node_id, auth_of(&r)),
         Ok(None) => app.mqtt.authz.remove_node(node_id),
@@ -296,7 +298,10 @@ pub async fn on_node_changed(app: &AppState, node_id: &str, before: Option<NodeB
     let now = client_state::node_facts(&app.db, node_id).await.ok().flatten();
     let Some(f) = now else {
         // Deleted.
-        app.mqtt.authz.remove_node(node_id);
+        {
+            let _order = app.mqtt.authz_sync.lock().await;
+            app.mqtt.authz.remove_node(node_id);
+        }
         if before.is_none_or(|b| b.dynamic)
             && let Some(b) = app.mqtt.broker()
         {
@@ -341,17 +346,23 @@ pub async fn on_config_changed(app: &AppState, config_id: &str, previous_protoco
     if let Some(p) = previous_protocol {
         app.mqtt.remember_previous_protocol(config_id, p);
     }
-    let enabled = client_state::config_enabled(&app.db, config_id).await.ok().flatten();
-    match enabled {
-        Some(en) => app.mqtt.authz.update_config(config_id, |n| n.config_enabled = en),
-        None => app.mqtt.authz.remove_config(config_id),
+    {
+        let _order = app.mqtt.authz_sync.lock().await;
+        let enabled = client_state::config_enabled(&app.db, config_id).await.ok().flatten();
+        match enabled {
+            Some(en) => app.mqtt.authz.update_config(config_id, |n| n.config_enabled = en),
+            None => app.mqtt.authz.remove_config(config_id),
+        }
     }
     spawn_reconcile(app);
 }
 
 /// Hook for config deletion.
 pub async fn on_config_deleted(app: &AppState, config_id: &str) {
-    app.mqtt.authz.remove_config(config_id);
+    {
+        let _order = app.mqtt.authz_sync.lock().await;
+        app.mqtt.authz.remove_config(config_id);
+    }
     spawn_reconcile(app);
 }
 
