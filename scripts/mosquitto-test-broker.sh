@@ -10,6 +10,10 @@
 # WFM_EMQX_PASSWORD, defaults admin/public), which the WFM server then uses both to manage
 # users over $CONTROL/dynamic-security/v1 and as its own MQTT identity. Installs the Debian
 # package when mosquitto is missing (CI machines start fresh).
+#
+# With WFM_TEST_MOSQUITTO_TLS=1, `start` also opens a TLS listener on a second free port with a
+# throwaway CA and a server certificate for localhost / 127.0.0.1 (made with the openssl CLI),
+# and prints WFM_TEST_MOSQUITTO_TLS_PORT and WFM_TEST_MOSQUITTO_CA_FILE.
 set -euo pipefail
 
 cmd="${1:-start}"
@@ -53,6 +57,10 @@ wait_ready() {
             echo "WFM_TEST_MOSQUITTO_PORT=$port"
             echo "WFM_TEST_MOSQUITTO_PID=$pid"
             echo "WFM_MQTT_URL=mqtt://127.0.0.1:$port"
+            if [ -f "$dir/tls_port" ]; then
+                echo "WFM_TEST_MOSQUITTO_TLS_PORT=$(cat "$dir/tls_port")"
+                echo "WFM_TEST_MOSQUITTO_CA_FILE=$dir/tls/ca.crt"
+            fi
             return 0
         fi
         sleep 0.1
@@ -60,6 +68,24 @@ wait_ready() {
     echo "mosquitto did not come up; log:" >&2
     cat "$dir/mosquitto.log" >&2 || true
     return 1
+}
+
+# A throwaway CA and a server certificate (localhost, 127.0.0.1) signed by it, in $1.
+make_certs() {
+    local d="$1"
+    command -v openssl >/dev/null 2>&1 || {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2 && apt-get install -y -qq openssl >&2
+    }
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=WFM Test CA" -keyout "$d/ca.key" -out "$d/ca.crt" >/dev/null 2>&1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=localhost" -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/ext.cnf"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+        -extfile "$d/ext.cnf" -out "$d/server.crt" >/dev/null 2>&1
+    chmod 0644 "$d/ca.crt" "$d/server.crt"
 }
 
 kill_broker() {
@@ -99,6 +125,18 @@ listener $port 127.0.0.1
 plugin $plugin
 plugin_opt_config_file $dir/dynsec.json
 CONF
+    if [ "${WFM_TEST_MOSQUITTO_TLS:-0}" = 1 ]; then
+        make_certs "$dir/tls"
+        tls_port="$(free_port)"
+        while [ "$tls_port" = "$port" ]; do tls_port="$(free_port)"; done
+        cat >>"$dir/mosquitto.conf" <<CONF
+listener $tls_port 127.0.0.1
+cafile $dir/tls/ca.crt
+certfile $dir/tls/server.crt
+keyfile $dir/tls/server.key
+CONF
+        echo "$tls_port" >"$dir/tls_port"
+    fi
     # Started as root, mosquitto drops to the mosquitto user, which must own the dynsec file
     # and its folder, or every login fails with CONNACK 135.
     if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (wasm target,
-# cargo-nextest, Mosquitto, wireguard-tools, PostgreSQL server), builds the plugins from
+# cargo-nextest, Mosquitto, wireguard-tools, OpenSSL headers, PostgreSQL server), builds the plugins from
 # source, starts a throwaway PostgreSQL cluster, and runs every test against SQLite and
 # PostgreSQL with a real broker and real compiled plugins.
 set -euo pipefail
@@ -12,6 +12,9 @@ log "checking tools"
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
 command -v wg >/dev/null 2>&1 || missing+=(wireguard-tools)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The MQTT TLS stack is native-tls, i.e. OpenSSL: headers and pkg-config to build against it.
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)

@@ -67,6 +67,12 @@ pub struct Settings {
     pub mqtt_public_tls_port: u16,
     /// `WFM_MQTT_TLS_ENABLED`.
     pub mqtt_tls_enabled: bool,
+    /// `WFM_MQTT_CA_FILE`: the broker's CA certificate (PEM), handed to agents at bind and
+    /// trusted by the server's own `mqtts://` connection. Default `<data dir>/mqtt/ca.crt`.
+    pub mqtt_ca_file: PathBuf,
+    /// `WFM_MQTT_TLS_VERIFY` (default true): verify the broker's certificate on the server's
+    /// own `mqtts://` connection; `false` restores upstream's unverified handshake.
+    pub mqtt_tls_verify: bool,
     /// `WFM_MQTT_BROKER`: `emqx` (default) or `mosquitto`.
     pub mqtt_broker: MqttBroker,
     /// `WFM_EMQX_API_BASE_URL`.
@@ -228,6 +234,10 @@ impl Settings {
         };
 
         let mqtt_url = env.string("WFM_MQTT_URL", "mqtt://localhost:1883");
+        let mqtt_ca_file = match env.string("WFM_MQTT_CA_FILE", "") {
+            s if s.trim().is_empty() => data_dir.join("mqtt").join("ca.crt"),
+            s => PathBuf::from(s.trim()),
+        };
         url::Url::parse(&mqtt_url).map_err(|e| err("WFM_MQTT_URL", e.to_string()))?;
 
         let plugin_dir = match env.string("WFM_PLUGIN_DIR", "") {
@@ -270,6 +280,8 @@ impl Settings {
             mqtt_public_port: env.num("WFM_MQTT_PUBLIC_PORT", 1883u16)?,
             mqtt_public_tls_port: env.num("WFM_MQTT_PUBLIC_TLS_PORT", 8883u16)?,
             mqtt_tls_enabled: env.bool("WFM_MQTT_TLS_ENABLED", false)?,
+            mqtt_ca_file,
+            mqtt_tls_verify: env.bool("WFM_MQTT_TLS_VERIFY", true)?,
             mqtt_broker,
             emqx_api_base_url: env.string("WFM_EMQX_API_BASE_URL", "http://localhost:18083"),
             emqx_username: env.string("WFM_EMQX_USERNAME", "admin"),

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod dispatch;
 pub mod ingress;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +81,10 @@ pub struct MqttService {
     publisher: RwLock<Option<AsyncClient>>,
     command_timeout_ms: AtomicU64,
     retry_delay_ms: AtomicU64,
+    detect_interval_ms: AtomicU64,
+    detect_wait_ms: AtomicU64,
+    /// Re-arms the detect loop's sleep after [`Self::set_detect_interval`].
+    pub(crate) detect_wake: Notify,
     prev_protocol: Mutex<HashMap<String, String>>,
     stop: watch::Sender<bool>,
     /// Wakes the connection loop to reconnect and reconcile now.
@@ -123,6 +128,9 @@ impl MqttService {
             publisher: RwLock::new(None),
             command_timeout_ms: AtomicU64::new(DEFAULT_COMMAND_TIMEOUT.as_millis() as u64),
             retry_delay_ms: AtomicU64::new(RETRY_DELAY.as_millis() as u64),
+            detect_interval_ms: AtomicU64::new(wfm_mqtt_proto::DETECT_INTERVAL.as_millis() as u64),
+            detect_wait_ms: AtomicU64::new(wfm_mqtt_proto::DETECT_WAIT.as_millis() as u64),
+            detect_wake: Notify::new(),
             prev_protocol: Mutex::new(HashMap::new()),
             stop,
             wake: Notify::new(),
@@ -132,7 +140,14 @@ impl MqttService {
     /// Starts the Mosquitto dynsec connection when that backend is selected (needs a runtime).
     pub(crate) fn init_broker(&self, settings: &Settings) {
         if self.enabled && self.broker_kind == MqttBroker::Mosquitto && read(&self.broker).is_none() {
-            match DynsecClient::start(&settings.mqtt_url, &settings.emqx_username, settings.emqx_password.expose()) {
+            let transport = match tls::server_transport(settings) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "Mosquitto dynamic-security client unavailable");
+                    return;
+                }
+            };
+            match DynsecClient::start(&settings.mqtt_url, &settings.emqx_username, settings.emqx_password.expose(), transport) {
                 Ok(c) => *write(&self.broker) = Some(BrokerSync::Mosquitto(c)),
                 Err(e) => tracing::error!(error = %e, "Mosquitto dynamic-security client unavailable"),
             }
@@ -192,6 +207,27 @@ impl MqttService {
     /// Changes the retry pause (tests).
     pub fn set_retry_delay(&self, d: Duration) {
         self.retry_delay_ms.store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Period of the detect loop (spec 03 §6.6: 120 s).
+    pub fn detect_interval(&self) -> Duration {
+        Duration::from_millis(self.detect_interval_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the detect period (tests); the loop's current wait restarts with it.
+    pub fn set_detect_interval(&self, d: Duration) {
+        self.detect_interval_ms.store(d.as_millis() as u64, Ordering::Relaxed);
+        self.detect_wake.notify_one();
+    }
+
+    /// How long one detect waits for its ACK (spec 03 §6.6: 10 s).
+    pub fn detect_wait(&self) -> Duration {
+        Duration::from_millis(self.detect_wait_ms.load(Ordering::Relaxed))
+    }
+
+    /// Changes the detect ACK wait (tests).
+    pub fn set_detect_wait(&self, d: Duration) {
+        self.detect_wait_ms.store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Remembers a config's protocol before a change (memory only, spec 03 §5).

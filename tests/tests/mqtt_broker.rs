@@ -31,7 +31,7 @@ fn cred(node: &str) -> NodeCredential {
 }
 
 async fn dynsec(b: &Mosquitto) -> BrokerSync {
-    let c = DynsecClient::start(&b.url(), ADMIN, ADMIN_PW).unwrap();
+    let c = DynsecClient::start(&b.url(), ADMIN, ADMIN_PW, rumqttc::Transport::Tcp).unwrap();
     BrokerSync::Mosquitto(c)
 }
 

@@ -150,6 +150,27 @@ async fn publish(client: &AsyncClient, topic: String, body: Vec<u8>) -> Result<(
     }
 }
 
+/// The connection's transport (spec 03 §3): plain TCP, or TLS ≥ 1.2 that trusts only the CA
+/// handed out at bind, with the server name = the bound host. A TLS profile without a usable
+/// CA is refused with a request to re-bind.
+pub fn transport(mqtt: &crate::profile::MqttInfo) -> Result<rumqttc::Transport, String> {
+    if !mqtt.tls {
+        return Ok(rumqttc::Transport::Tcp);
+    }
+    let pem = mqtt.ca_cert.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let Some(pem) = pem else {
+        return Err("the profile asks for TLS but holds no CA certificate; re-bind the node".into());
+    };
+    let ca = native_tls::Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("the profile's CA certificate is invalid ({e}); re-bind the node"))?;
+    let connector = native_tls::TlsConnector::builder()
+        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .disable_built_in_roots(true)
+        .add_root_certificate(ca)
+        .build()
+        .map_err(|e| format!("TLS set-up failed: {e}"))?;
+    Ok(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::NativeConnector(connector)))
+}
+
 /// Runs sessions for the profile in `dir` until `shutdown` becomes true.
 pub async fn run_profile(dir: PathBuf, opts: AgentOptions, events: Option<mpsc::UnboundedSender<AgentEvent>>, mut shutdown: watch::Receiver<bool>) {
     loop {
@@ -184,10 +205,10 @@ pub async fn run_session(
     events: Option<mpsc::UnboundedSender<AgentEvent>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> AgentEvent {
-    if file.mqtt.tls {
-        // This reference agent is built without TLS (see tech notes on rumqttc's TLS stack).
-        return AgentEvent::Refused("TLS profiles are not supported by this agent build; re-bind against a plain listener".into());
-    }
+    let transport = match transport(&file.mqtt) {
+        Ok(t) => t,
+        Err(e) => return AgentEvent::Refused(e),
+    };
     let n = nanos();
     let ids = Ids {
         config_id: file.profile.config_id.clone(),
@@ -196,6 +217,7 @@ pub async fn run_session(
         session_id: format!("session-{n}"),
     };
     let mut mo = MqttOptions::new(file.mqtt.client_id.clone(), file.mqtt.host.clone(), file.mqtt.port);
+    mo.set_transport(transport);
     mo.set_credentials(file.mqtt.username.clone(), file.mqtt.password.clone());
     mo.set_keep_alive(opts.keep_alive);
     mo.set_clean_start(false);

@@ -40,6 +40,20 @@ pub const SERVER_ROLE: &str = "wfm-server";
 pub const NODE_ROLE_PREFIX: &str = "wfm-node-";
 const PW_MARK: &str = "wfm-pw-sha256:";
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call waits for the client to reconnect after a dropped connection (the task
+/// retries every second).
+const RECONNECT_GRACE: Duration = Duration::from_secs(3);
+
+/// State of the dynamic-security client's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Link {
+    /// No attempt has finished yet.
+    Connecting,
+    /// Connected and subscribed to the answers.
+    Ready,
+    /// The last attempt failed (the error); the task retries every second.
+    Down(String),
+}
 
 /// Role name of a node.
 pub fn node_role(node_id: &str) -> String {
@@ -77,7 +91,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<DynsecAnswer>>>>>;
 struct Shared {
     client: AsyncClient,
     pending: Pending,
-    ready: watch::Receiver<bool>,
+    ready: watch::Receiver<Link>,
     next: AtomicU64,
     admin_username: String,
     task: tokio::task::JoinHandle<()>,
@@ -110,16 +124,18 @@ pub fn host_port(url: &str) -> BrokerResult<(String, u16)> {
 
 impl DynsecClient {
     /// Starts the connection task (it reconnects by itself). Calls wait until connected.
-    pub fn start(url: &str, username: &str, password: &str) -> BrokerResult<DynsecClient> {
+    /// `transport` is plain TCP or TLS ([`crate::mqtt::tls::server_transport`]).
+    pub fn start(url: &str, username: &str, password: &str, transport: rumqttc::Transport) -> BrokerResult<DynsecClient> {
         let (host, port) = host_port(url)?;
         let id = format!("wfm-server-dynsec-{}", &crate::util::new_request_id()[..8]);
         let mut opts = MqttOptions::new(id, host, port);
+        opts.set_transport(transport);
         opts.set_credentials(username, password);
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_clean_start(true);
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
-        let (ready_tx, ready_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = watch::channel(Link::Connecting);
         let task = {
             let pending = pending.clone();
             let client = client.clone();
@@ -132,7 +148,7 @@ impl DynsecClient {
                             }
                         }
                         Ok(Event::Incoming(Packet::SubAck(_))) => {
-                            let _ = ready_tx.send(true);
+                            let _ = ready_tx.send(Link::Ready);
                         }
                         Ok(Event::Incoming(Packet::Publish(p))) => {
                             if p.topic.as_ref() == RESPONSE_TOPIC.as_bytes() {
@@ -141,7 +157,7 @@ impl DynsecClient {
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            let _ = ready_tx.send(false);
+                            let _ = ready_tx.send(Link::Down(e.to_string()));
                             // Whatever was in flight will not be answered on this connection.
                             lock(&pending).clear();
                             tracing::debug!(error = %e, "dynsec: connection error, retrying");
@@ -163,7 +179,7 @@ impl DynsecClient {
 
     /// True while connected and subscribed to the answers.
     pub fn is_ready(&self) -> bool {
-        *self.0.ready.borrow()
+        *self.0.ready.borrow() == Link::Ready
     }
 
     /// Sends one batch of commands and returns one answer per command, in order.
@@ -172,11 +188,24 @@ impl DynsecClient {
             return Ok(vec![]);
         }
         let mut ready = self.0.ready.clone();
-        if !*ready.borrow() {
-            let waited = tokio::time::timeout(TIMEOUT, ready.wait_for(|r| *r)).await;
-            if !matches!(waited, Ok(Ok(_))) {
-                return Err(BrokerError::unreachable("Mosquitto dynamic security: broker not connected"));
+        // Not connected yet: wait for the first attempt's outcome. Down (the last attempt
+        // failed, or the broker dropped us, as Mosquitto does when our own roles change): give
+        // the reconnect a short while, then fail with the recorded error instead of waiting out
+        // the whole timeout.
+        let first = tokio::time::timeout(TIMEOUT, ready.wait_for(|l| *l != Link::Connecting)).await.map(|r| r.map(|l| l.clone()));
+        match first {
+            Ok(Ok(Link::Ready)) => {}
+            Ok(Ok(Link::Down(_))) => {
+                let back = tokio::time::timeout(RECONNECT_GRACE, ready.wait_for(|l| *l == Link::Ready)).await.map(|r| r.is_ok());
+                if back != Ok(true) {
+                    let why = match &*ready.borrow() {
+                        Link::Down(e) => format!(": {e}"),
+                        _ => String::new(),
+                    };
+                    return Err(BrokerError::unreachable(format!("Mosquitto dynamic security: broker not connected{why}")));
+                }
             }
+            _ => return Err(BrokerError::unreachable("Mosquitto dynamic security: broker not connected")),
         }
         let batch = format!("b{}-{}", self.0.next.fetch_add(1, Ordering::Relaxed), std::process::id());
         let n = commands.len();

@@ -103,8 +103,13 @@ async fn session(app: &AppState, tx: &mpsc::Sender<(String, Vec<u8>)>, stop: &mu
         Ok(hp) => hp,
         Err(e) => return SessionEnd::Failed(e.to_string()),
     };
+    let transport = match crate::mqtt::tls::server_transport(&app.settings) {
+        Ok(t) => t,
+        Err(e) => return SessionEnd::Failed(e),
+    };
     let id = format!("wfm-server-{}-{attempt}", &crate::util::new_request_id()[..8]);
     let mut o = MqttOptions::new(id, host, port);
+    o.set_transport(transport);
     o.set_credentials(app.settings.emqx_username.clone(), app.settings.emqx_password.expose().to_string());
     o.set_keep_alive(Duration::from_secs(30));
     o.set_clean_start(true);

@@ -100,8 +100,8 @@ fn clip(s: &str, n: usize) -> String {
     s.trim().chars().take(n).collect()
 }
 
-fn ca_path(app: &AppState) -> std::path::PathBuf {
-    app.settings.data_dir.join("mqtt").join("ca.crt")
+fn ca_path(app: &AppState) -> &std::path::Path {
+    &app.settings.mqtt_ca_file
 }
 
 /// `POST /api/client/v1/bind`.

@@ -24,10 +24,24 @@ fn script() -> PathBuf {
 pub struct Mosquitto {
     pub dir: PathBuf,
     pub port: u16,
+    /// The TLS listener (brokers from [`Mosquitto::start_tls`]).
+    pub tls_port: Option<u16>,
+    /// The CA that signed the TLS listener's certificate (localhost, 127.0.0.1).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Mosquitto {
+    /// A broker with a plain listener.
     pub fn start() -> Mosquitto {
+        Self::launch(false)
+    }
+
+    /// A broker with a plain and a TLS listener.
+    pub fn start_tls() -> Mosquitto {
+        Self::launch(true)
+    }
+
+    fn launch(tls: bool) -> Mosquitto {
         let dir = std::env::temp_dir().join(format!("wfm-mosq-{}", uuid::Uuid::new_v4().simple()));
         let out = Command::new("bash")
             .arg(script())
@@ -35,16 +49,17 @@ impl Mosquitto {
             .arg(&dir)
             .env("WFM_EMQX_USERNAME", ADMIN)
             .env("WFM_EMQX_PASSWORD", ADMIN_PW)
+            .env("WFM_TEST_MOSQUITTO_TLS", if tls { "1" } else { "0" })
             .output()
             .expect("run mosquitto-test-broker.sh");
         assert!(out.status.success(), "broker start failed: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
-        let port = text
-            .lines()
-            .find_map(|l| l.strip_prefix("WFM_TEST_MOSQUITTO_PORT="))
-            .and_then(|p| p.trim().parse().ok())
-            .expect("port in script output");
-        Mosquitto { dir, port }
+        let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_string());
+        let port = value("WFM_TEST_MOSQUITTO_PORT=").and_then(|p| p.parse().ok()).expect("port in script output");
+        let tls_port = value("WFM_TEST_MOSQUITTO_TLS_PORT=").and_then(|p| p.parse().ok());
+        let ca_file = value("WFM_TEST_MOSQUITTO_CA_FILE=").map(PathBuf::from);
+        assert_eq!(tls, tls_port.is_some() && ca_file.is_some(), "TLS listener in script output: {text}");
+        Mosquitto { dir, port, tls_port, ca_file }
     }
 
     pub fn url(&self) -> String {
