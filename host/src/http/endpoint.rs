@@ -29,12 +29,20 @@ pub fn routes() -> Router<AppState> {
         .merge(sync_routes())
 }
 
-/// An optional JSON body: empty means defaults.
+/// An optional JSON body: empty means defaults. A present body must be an object: serde
+/// would otherwise fill a struct from an array (`[["node_x"]]`), which the upstream schema
+/// rejects with 422.
 fn optional_body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, crate::error::AppError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
-    from_value(parse_json_syntax(bytes)?)
+    let value = parse_json_syntax(bytes)?;
+    if !value.is_object() {
+        let mut e = validate::FieldError::standard("model_attributes_type", vec!["body".into()], "is invalid");
+        e.msg = "Input should be a valid dictionary or object to extract fields from".into();
+        return Err(validate::errors(vec![e]));
+    }
+    from_value(value)
 }
 
 #[derive(Deserialize, Default)]

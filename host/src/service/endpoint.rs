@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use wfm_mqtt_proto::message::{self as msg, ConfigPush, Control, Detect, Info, TunnelFields};
 use wfm_mqtt_proto::topic::Kind;
 use wfm_mqtt_proto::tunnel::wire_protocol;
-use wfm_mqtt_proto::{CLIENT_ONLINE_TTL, DETECT_INTERVAL, DETECT_WAIT};
+use wfm_mqtt_proto::CLIENT_ONLINE_TTL;
 
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::mqtt::dispatch::{self, Command};
@@ -250,7 +250,11 @@ pub async fn runtime_snapshot(app: &AppState, config_id: &str) -> AppResult<Valu
 
 /// The `client_state` object (spec 03 §7.4).
 pub async fn client_state_json(app: &AppState, f: &NodeFacts) -> AppResult<Value> {
-    let cs = client_state::get(&app.db, &f.node_id).await?.unwrap_or_default();
+    let cs = client_state::get(&app.db, &f.node_id).await?.unwrap_or_else(|| ClientState {
+        // A never-bound node has no row yet; it reads as the stored default (spec 02).
+        client_presence_state: "offline".into(),
+        ..Default::default()
+    });
     if !f.is_dynamic() {
         return Ok(json!({"client_initialized": false, "client_presence_state": "offline"}));
     }
@@ -355,7 +359,7 @@ pub async fn detect_one(app: AppState, f: NodeFacts) {
         Err(_) => false,
     };
     if published {
-        tokio::time::sleep(DETECT_WAIT).await;
+        tokio::time::sleep(app.mqtt.detect_wait()).await;
     }
     let acked = runtime::get(&app.db, &f.node_id).await.ok().flatten().and_then(|r| r.last_probe_ack_at).is_some_and(|a| a >= sent);
     if !acked {
@@ -390,7 +394,9 @@ pub async fn probe_batch(app: &AppState, config_id: &str, node_ids: &[String]) -
     let epoch = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
     let mut dispatched = vec![];
     for f in nodes.into_iter().filter(|f| f.node_enabled && f.is_dynamic() && (node_ids.is_empty() || node_ids.contains(&f.node_id))) {
-        dispatched.push(json!({"node_id": f.node_id, "request_id": format!("probe-{}-{epoch}", f.node_id)}));
+        // `{epoch:?}` always has a fractional part, like Python's `str(time.time())`
+        // (`Display` prints a whole second as `1700000000`).
+        dispatched.push(json!({"node_id": f.node_id, "request_id": format!("probe-{}-{epoch:?}", f.node_id)}));
         tokio::spawn(detect_one(app.clone(), f));
     }
     Ok(json!({"dispatched": dispatched, "skipped": []}))
@@ -400,7 +406,9 @@ pub async fn probe_batch(app: &AppState, config_id: &str, node_ids: &[String]) -
 pub async fn detect_loop(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(DETECT_INTERVAL) => {}
+            _ = tokio::time::sleep(app.mqtt.detect_interval()) => {}
+            // The period changed: start waiting again with the new one.
+            _ = app.mqtt.detect_wake.notified() => continue,
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
         if !app.mqtt.is_connected() || app.events.subscriber_count() == 0 {
