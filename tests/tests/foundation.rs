@@ -107,6 +107,12 @@ async fn validation_errors(b: Backend) {
     check(s.post("/api/v1/auth/login", None, json!({"username": "a".repeat(65), "password": "x"})).await, "Username is too long");
     check(s.post("/api/v1/auth/login", None, json!({"password": "x"})).await, "Username is required");
     check(s.put("/api/v1/settings/ui", Some(&token), json!({"theme_mode": "neon"})).await, "Unsupported theme mode");
+    // A body must be an object: an array is not read positionally into the fields.
+    for body in [json!(["dark"]), json!("dark"), json!(1)] {
+        let e = s.put("/api/v1/settings/ui", Some(&token), body.clone()).await.err(422, "VALIDATION_ERROR").clone();
+        assert_eq!(e["detail"]["errors"][0]["type"], "model_attributes_type", "{body}: {e}");
+    }
+    s.post("/api/v1/configs", Some(&token), json!(["c1"])).await.err(422, "VALIDATION_ERROR");
     // Invalid JSON on an S route without a token: 422 comes first (spec 01 §1).
     let raw = s.client.put(s.url("/api/v1/settings/ui")).header("content-type", "application/json").body("[").send().await.unwrap();
     TestServer::read(raw).await.err(422, "VALIDATION_ERROR");

@@ -37,11 +37,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Res
         return Ok(T::default());
     }
     let value = parse_json_syntax(bytes)?;
-    if !value.is_object() {
-        let mut e = validate::FieldError::standard("model_attributes_type", vec!["body".into()], "is invalid");
-        e.msg = "Input should be a valid dictionary or object to extract fields from".into();
-        return Err(validate::errors(vec![e]));
-    }
+    crate::http::extract::require_object(&value)?;
     from_value(value)
 }
 

@@ -58,6 +58,17 @@ pub fn parse_json_syntax(bytes: &[u8]) -> Result<serde_json::Value, AppError> {
     })
 }
 
+/// A request body must be a JSON object: serde would otherwise fill a struct from an array
+/// (`["start"]` read as `{"action": "start"}`), which the upstream schemas reject with 422.
+pub fn require_object(value: &serde_json::Value) -> Result<(), AppError> {
+    if value.is_object() {
+        return Ok(());
+    }
+    let mut e = validate::FieldError::standard("model_attributes_type", vec!["body".into()], "is invalid");
+    e.msg = "Input should be a valid dictionary or object to extract fields from".into();
+    Err(validate::errors(vec![e]))
+}
+
 /// Deserialises a JSON value into `T` with path-aware 422 errors.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -78,6 +89,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
         })?;
         let value = parse_json_syntax(&bytes)?;
+        require_object(&value)?;
         Ok(ApiJson(from_value(value)?))
     }
 }
