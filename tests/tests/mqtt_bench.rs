@@ -20,64 +20,30 @@ use wfm_e2e::{Backend, TestServer};
 const CFG: &str = "cfg_bench0000001";
 
 async fn seed(s: &TestServer, n: usize, bound: bool) -> Vec<String> {
-    let now = wfm::util::now_iso();
-    let mut tx = s.state.db.begin().await.unwrap();
-    wfm::on_tx!(&mut tx, |c| sqlx::query("INSERT INTO configs (id, name, created_at, updated_at) VALUES ($1, 'bench', $2, $2)")
-        .bind(CFG)
-        .bind(&now)
-        .execute(c)
-        .await
-        .map(|_| ()))
-    .unwrap();
-    let mut ids = vec![];
-    for i in 0..n {
-        let id = format!("node_{i:012}");
-        let text = format!("[Interface]\nPrivateKey = k{i}\n");
-        let sha = wfm::util::sha256_hex(&text);
-        wfm::on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO nodes (id, config_id, name, node_type, public_key, private_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'dynamic', 'p', 'k', $4, $4)"
-        )
-        .bind(&id)
-        .bind(CFG)
-        .bind(format!("n{i}"))
-        .bind(&now)
-        .execute(c)
-        .await
-        .map(|_| ()))
-        .unwrap();
-        wfm::on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO node_config_state (id, config_id, node_id, desired_text, desired_sha256, desired_version, \
-             staged_text, staged_sha256, staged_version) VALUES ($1, $2, $3, $4, $5, 1, $4, $5, 1)"
-        )
-        .bind(format!("ncs_{i}"))
-        .bind(CFG)
-        .bind(&id)
-        .bind(&text)
-        .bind(&sha)
-        .execute(c)
-        .await
-        .map(|_| ()))
-        .unwrap();
-        if bound {
-            wfm::on_tx!(&mut tx, |c| sqlx::query(
+    let ids: Vec<String> = (0..n).map(|i| format!("node_{i:012}")).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+    let texts: Vec<String> = (0..n).map(|i| format!("[Interface]\nPrivateKey = k{i}\n")).collect();
+    let nodes: Vec<_> = (0..n).map(|i| (ids[i].as_str(), names[i].as_str(), "dynamic", texts[i].as_str())).collect();
+    mqtt_support::seed(s, CFG, "wireguard", None, &nodes).await;
+    if bound {
+        let now = wfm::util::now_iso();
+        let mut tx = s.state.db.begin().await.unwrap();
+        for id in &ids {
+            wfm::exec!(
+                &mut tx,
                 "INSERT INTO node_client_state (node_id, config_id, client_initialized, mqtt_username, mqtt_client_id, \
-                 mqtt_password, created_at, updated_at) VALUES ($1, $2, $3, $1, $4, 'pw', $5, $5)"
+                 mqtt_password, created_at, updated_at) VALUES ($1, $2, $3, $1, $4, 'pw', $5, $5)",
+                id,
+                CFG,
+                true,
+                format!("wfm-{id}"),
+                &now
             )
-            .bind(&id)
-            .bind(CFG)
-            .bind(true)
-            .bind(format!("wfm-{id}"))
-            .bind(&now)
-            .execute(c)
-            .await
-            .map(|_| ()))
             .unwrap();
         }
-        ids.push(id);
+        tx.commit().await.unwrap();
+        wfm::service::binding::reload_authz(&s.state).await.unwrap();
     }
-    tx.commit().await.unwrap();
-    wfm::service::binding::reload_authz(&s.state).await.unwrap();
     ids
 }
 

@@ -11,7 +11,7 @@ mod mqtt_support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mqtt_support::{ADMIN, ADMIN_PW, Mosquitto, RawClient, Seen};
+use mqtt_support::{ADMIN, ADMIN_PW, Mosquitto, RawClient, Seen, wait_until};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wfm_agent::runner::Runner;
@@ -31,85 +31,15 @@ const D: &str = "node_dddddddddddd";
 /// Static.
 const S: &str = "node_ssssssssssss";
 
-/// Inserts the config and its nodes directly (the model services are tested elsewhere).
+/// The config and its nodes (A–D dynamic, S static).
 async fn seed(s: &TestServer, protocol: &str, awg_version: Option<&str>) {
-    let now = wfm::util::now_iso();
-    let mut tx = s.state.db.begin().await.unwrap();
-    wfm::exec!(
-        &mut tx,
-        "INSERT INTO configs (id, name, tunnel_protocol, awg_version, created_at, updated_at) VALUES ($1, 'mesh', $2, $3, $4, $4)",
-        CFG,
-        protocol,
-        awg_version,
-        &now
-    )
-    .unwrap();
-    for (i, (id, name, kind)) in [(A, "a", "dynamic"), (B, "b", "dynamic"), (C, "c", "dynamic"), (D, "d", "dynamic"), (S, "s", "static")].into_iter().enumerate() {
-        // Distinct creation times keep the dispatch order stable.
-        let at = format!("2026-01-01T00:00:0{i}.000000+00:00");
-        wfm::exec!(
-            &mut tx,
-            "INSERT INTO nodes (id, config_id, name, node_type, public_key, private_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pub', 'priv', $5, $5)",
-            id,
-            CFG,
-            name,
-            kind,
-            &at
-        )
-        .unwrap();
-        let text = format!("[Interface]\nPrivateKey = {name}\n");
-        wfm::exec!(
-            &mut tx,
-            "INSERT INTO node_config_state (id, config_id, node_id, desired_text, desired_sha256, desired_version, \
-             staged_text, staged_sha256, staged_version) VALUES ($1, $2, $3, $4, $5, 1, $4, $5, 1)",
-            format!("ncs_{id}"),
-            CFG,
-            id,
-            &text,
-            wfm::util::sha256_hex(&text)
-        )
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    wfm::service::binding::reload_authz(&s.state).await.unwrap();
+    let texts: Vec<String> = ["a", "b", "c", "d", "s"].iter().map(|n| format!("[Interface]\nPrivateKey = {n}\n")).collect();
+    let nodes = [(A, "a", "dynamic", texts[0].as_str()), (B, "b", "dynamic", &texts[1]), (C, "c", "dynamic", &texts[2]), (D, "d", "dynamic", &texts[3]), (S, "s", "static", &texts[4])];
+    mqtt_support::seed(s, CFG, protocol, awg_version, &nodes).await;
 }
 
 async fn start(backend: Backend, b: &Mosquitto) -> (TestServer, String) {
-    let port = b.port.to_string();
-    let url = b.url();
-    let s = TestServer::start_with(
-        backend,
-        &[
-            ("WFM_MQTT_BROKER", "mosquitto"),
-            ("WFM_MQTT_URL", &url),
-            ("WFM_EMQX_USERNAME", ADMIN),
-            ("WFM_EMQX_PASSWORD", ADMIN_PW),
-            ("WFM_MQTT_PUBLIC_PORT", &port),
-            ("WFM_MQTT_TLS_ENABLED", "false"),
-        ],
-    )
-    .await;
-    s.state.mqtt.set_retry_delay(Duration::from_millis(300));
-    let token = s.setup_admin().await;
-    wait_until(20, || async { s.state.mqtt.is_connected() }).await;
-    s.put("/api/v1/settings/mqtt", Some(&token), json!({"host": "127.0.0.1", "port": b.port, "tls": false})).await.ok();
-    (s, token)
-}
-
-async fn wait_until<F, Fut>(secs: u64, f: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within {secs}s");
+    mqtt_support::start_server(backend, b).await
 }
 
 fn np(node: &str) -> String {

@@ -11,7 +11,7 @@ mod mqtt_support;
 
 use std::time::Duration;
 
-use mqtt_support::{ADMIN, ADMIN_PW, Mosquitto, RawClient, Seen};
+use mqtt_support::{ADMIN, ADMIN_PW, Mosquitto, RawClient, Seen, wait_until};
 use serde_json::{Value, json};
 use wfm_agent::runner::Runner;
 use wfm_agent::session::{AgentEvent, AgentOptions, run_profile};
@@ -20,85 +20,14 @@ use wfm_mqtt_proto::topic::{Kind, topic};
 
 const CFG: &str = "cfg_e2e000000001";
 
-/// Inserts a config and dynamic nodes directly (the model services are tested elsewhere).
-pub async fn seed(s: &TestServer, nodes: &[(&str, &str, &str)]) {
-    let now = wfm::util::now_iso();
-    let mut tx = s.state.db.begin().await.unwrap();
-    wfm::on_tx!(&mut tx, |c| sqlx::query("INSERT INTO configs (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-        .bind(CFG)
-        .bind("mesh")
-        .bind(&now)
-        .execute(c)
-        .await
-        .map(|_| ()))
-    .unwrap();
-    for (id, name, staged) in nodes {
-        wfm::on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO nodes (id, config_id, name, node_type, public_key, private_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'dynamic', 'pub', 'priv', $4, $4)"
-        )
-        .bind(*id)
-        .bind(CFG)
-        .bind(*name)
-        .bind(&now)
-        .execute(c)
-        .await
-        .map(|_| ()))
-        .unwrap();
-        let sha = wfm::util::sha256_hex(staged);
-        wfm::on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO node_config_state (id, config_id, node_id, desired_text, desired_sha256, desired_version, \
-             staged_text, staged_sha256, staged_version) VALUES ($1, $2, $3, $4, $5, 1, $4, $5, 1)"
-        )
-        .bind(format!("ncs_{id}"))
-        .bind(CFG)
-        .bind(*id)
-        .bind(*staged)
-        .bind(&sha)
-        .execute(c)
-        .await
-        .map(|_| ()))
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    wfm::service::binding::reload_authz(&s.state).await.unwrap();
+/// The config and dynamic nodes `(id, name, staged text)`.
+async fn seed(s: &TestServer, nodes: &[(&str, &str, &str)]) {
+    let nodes: Vec<_> = nodes.iter().map(|(id, name, staged)| (*id, *name, "dynamic", *staged)).collect();
+    mqtt_support::seed(s, CFG, "wireguard", None, &nodes).await;
 }
 
-pub async fn start(backend: Backend, b: &Mosquitto) -> (TestServer, String) {
-    let port = b.port.to_string();
-    let url = b.url();
-    let s = TestServer::start_with(
-        backend,
-        &[
-            ("WFM_MQTT_BROKER", "mosquitto"),
-            ("WFM_MQTT_URL", &url),
-            ("WFM_EMQX_USERNAME", ADMIN),
-            ("WFM_EMQX_PASSWORD", ADMIN_PW),
-            ("WFM_MQTT_PUBLIC_PORT", &port),
-            ("WFM_MQTT_TLS_ENABLED", "false"),
-        ],
-    )
-    .await;
-    s.state.mqtt.set_retry_delay(Duration::from_millis(300));
-    let token = s.setup_admin().await;
-    wait_until(20, || async { s.state.mqtt.is_connected() }).await;
-    s.put("/api/v1/settings/mqtt", Some(&token), json!({"host": "127.0.0.1", "port": b.port, "tls": false})).await.ok();
-    (s, token)
-}
-
-pub async fn wait_until<F, Fut>(secs: u64, f: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within {secs}s");
+async fn start(backend: Backend, b: &Mosquitto) -> (TestServer, String) {
+    mqtt_support::start_server(backend, b).await
 }
 
 fn np(node: &str) -> String {

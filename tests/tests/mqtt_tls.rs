@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use mqtt_support::{ADMIN, ADMIN_PW, Mosquitto};
+use mqtt_support::{ADMIN, ADMIN_PW, Mosquitto, eventually};
 use serde_json::json;
 use wfm_agent::runner::Runner;
 use wfm_agent::session::{AgentEvent, AgentOptions, run_profile};
@@ -23,41 +23,7 @@ const CFG: &str = "cfg_tls000000001";
 const NODE: &str = "node_tls00000001";
 
 async fn seed(s: &TestServer, text: &str) {
-    let now = wfm::util::now_iso();
-    let sha = wfm::util::sha256_hex(text);
-    let mut tx = s.state.db.begin().await.unwrap();
-    wfm::on_tx!(&mut tx, |c| sqlx::query("INSERT INTO configs (id, name, created_at, updated_at) VALUES ($1, 'tls', $2, $2)")
-        .bind(CFG)
-        .bind(&now)
-        .execute(c)
-        .await
-        .map(|_| ()))
-    .unwrap();
-    wfm::on_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO nodes (id, config_id, name, node_type, public_key, private_key, created_at, updated_at) \
-         VALUES ($1, $2, 'edge', 'dynamic', 'pub', 'priv', $3, $3)"
-    )
-    .bind(NODE)
-    .bind(CFG)
-    .bind(&now)
-    .execute(c)
-    .await
-    .map(|_| ()))
-    .unwrap();
-    wfm::on_tx!(&mut tx, |c| sqlx::query(
-        "INSERT INTO node_config_state (id, config_id, node_id, desired_text, desired_sha256, desired_version, \
-         staged_text, staged_sha256, staged_version) VALUES ('ncs_tls', $1, $2, $3, $4, 1, $3, $4, 1)"
-    )
-    .bind(CFG)
-    .bind(NODE)
-    .bind(text)
-    .bind(&sha)
-    .execute(c)
-    .await
-    .map(|_| ()))
-    .unwrap();
-    tx.commit().await.unwrap();
-    wfm::service::binding::reload_authz(&s.state).await.unwrap();
+    mqtt_support::seed(s, CFG, "wireguard", None, &[(NODE, "edge", "dynamic", text)]).await;
 }
 
 /// A CA nobody used to sign the broker's certificate.
@@ -94,27 +60,12 @@ async fn server(backend: Backend, b: &Mosquitto, ca: &Path, extra: &[(&str, &str
     s
 }
 
-async fn wait_until<F, Fut>(secs: u64, f: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 fn np() -> String {
     format!("/api/v1/configs/{CFG}/nodes/{NODE}")
 }
 
 async fn wait_acked(s: &TestServer, token: &str, rid: &str) {
-    let acked = wait_until(15, || async {
+    let acked = eventually(15, || async {
         let logs = s.get(&format!("{}/endpoint/logs", np()), Some(token)).await;
         logs.ok().as_array().is_some_and(|a| a.iter().any(|l| l["request_id"] == rid && l["status"] == "acked"))
     })
@@ -128,7 +79,7 @@ async fn tls_channel(backend: Backend) {
     let s = server(backend, &b, &ca, &[]).await;
     let token = s.setup_admin().await;
     // The server's own mqtts:// connection, verified against WFM_MQTT_CA_FILE.
-    assert!(wait_until(20, || async { s.state.mqtt.is_connected() }).await, "server did not connect over TLS: {:?}", s.state.mqtt.status());
+    assert!(eventually(20, || async { s.state.mqtt.is_connected() }).await, "server did not connect over TLS: {:?}", s.state.mqtt.status());
     let text = "[Interface]\nPrivateKey = tls\n";
     seed(&s, text).await;
 
@@ -179,7 +130,7 @@ async fn tls_channel(backend: Backend) {
     let (etx, _erx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let agent = tokio::spawn(run_profile(bound.dir.clone(), opts, Some(etx), stop_rx));
-    let online = wait_until(15, || async {
+    let online = eventually(15, || async {
         let st = s.get(&format!("{}/endpoint/status", np()), Some(&token)).await;
         st.ok()["client_state"]["client_presence_state"] == "online"
     })
@@ -203,14 +154,14 @@ async fn server_verifies_the_broker(backend: Backend) {
     let s = server(backend, &b, &other, &[]).await;
     // The reconcile before each connect fails first (the dynamic-security client cannot
     // connect either), which marks the status `error`.
-    assert!(wait_until(20, || async { s.state.mqtt.status().status == "error" }).await, "{:?}", s.state.mqtt.status());
+    assert!(eventually(20, || async { s.state.mqtt.status().status == "error" }).await, "{:?}", s.state.mqtt.status());
     let st = s.state.mqtt.status();
     assert!(!st.connected && !s.state.mqtt.is_connected(), "server trusted a broker its CA did not sign");
     assert!(!st.last_error.is_empty());
     s.stop().await;
     // Upstream's unverified mode, on request.
     let s = server(backend, &b, &other, &[("WFM_MQTT_TLS_VERIFY", "false")]).await;
-    assert!(wait_until(20, || async { s.state.mqtt.is_connected() }).await, "{:?}", s.state.mqtt.status());
+    assert!(eventually(20, || async { s.state.mqtt.is_connected() }).await, "{:?}", s.state.mqtt.status());
     s.stop().await;
 }
 

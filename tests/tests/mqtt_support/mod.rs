@@ -188,3 +188,100 @@ impl RawClient {
         self.client.publish(topic, QoS::AtLeastOnce, false, body.into()).await.expect("queue publish");
     }
 }
+
+/// One node for [`seed`]: id, name, node type, and the text stored as its desired and staged
+/// config (version 1).
+pub type SeedNode<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// Inserts a config and its nodes straight into the store, in one transaction (the model
+/// services have their own tests), then reloads the authz table. Nodes are created a
+/// microsecond apart in the given order, which keeps dispatch order stable.
+pub async fn seed(s: &wfm_e2e::TestServer, cfg: &str, protocol: &str, awg_version: Option<&str>, nodes: &[SeedNode<'_>]) {
+    let mut tx = s.state.db.begin().await.unwrap();
+    let now = wfm::util::now_iso();
+    wfm::exec!(
+        &mut tx,
+        "INSERT INTO configs (id, name, tunnel_protocol, awg_version, created_at, updated_at) VALUES ($1, 'mesh', $2, $3, $4, $4)",
+        cfg,
+        protocol,
+        awg_version,
+        &now
+    )
+    .unwrap();
+    for (i, (id, name, kind, staged)) in nodes.iter().enumerate() {
+        let at = format!("2026-01-01T00:00:00.{i:06}+00:00");
+        wfm::exec!(
+            &mut tx,
+            "INSERT INTO nodes (id, config_id, name, node_type, public_key, private_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pub', 'priv', $5, $5)",
+            *id,
+            cfg,
+            *name,
+            *kind,
+            &at
+        )
+        .unwrap();
+        wfm::exec!(
+            &mut tx,
+            "INSERT INTO node_config_state (id, config_id, node_id, desired_text, desired_sha256, desired_version, \
+             staged_text, staged_sha256, staged_version) VALUES ($1, $2, $3, $4, $5, 1, $4, $5, 1)",
+            format!("ncs_{id}"),
+            cfg,
+            *id,
+            *staged,
+            wfm::util::sha256_hex(staged)
+        )
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    wfm::service::binding::reload_authz(&s.state).await.unwrap();
+}
+
+/// A server in Mosquitto mode against `b`'s plain listener, connected, with an admin token and
+/// the client settings pointing agents at that listener.
+pub async fn start_server(backend: wfm_e2e::Backend, b: &Mosquitto) -> (wfm_e2e::TestServer, String) {
+    let port = b.port.to_string();
+    let url = b.url();
+    let s = wfm_e2e::TestServer::start_with(
+        backend,
+        &[
+            ("WFM_MQTT_BROKER", "mosquitto"),
+            ("WFM_MQTT_URL", &url),
+            ("WFM_EMQX_USERNAME", ADMIN),
+            ("WFM_EMQX_PASSWORD", ADMIN_PW),
+            ("WFM_MQTT_PUBLIC_PORT", &port),
+            ("WFM_MQTT_TLS_ENABLED", "false"),
+        ],
+    )
+    .await;
+    s.state.mqtt.set_retry_delay(Duration::from_millis(300));
+    let token = s.setup_admin().await;
+    wait_until(20, || async { s.state.mqtt.is_connected() }).await;
+    s.put("/api/v1/settings/mqtt", Some(&token), serde_json::json!({"host": "127.0.0.1", "port": b.port, "tls": false})).await.ok();
+    (s, token)
+}
+
+/// True once `f` holds, polled every 50 ms; false after `secs`.
+pub async fn eventually<F, Fut>(secs: u64, f: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// [`eventually`], failing the test when the condition is not met.
+pub async fn wait_until<F, Fut>(secs: u64, f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    assert!(eventually(secs, f).await, "condition not met within {secs}s");
+}
