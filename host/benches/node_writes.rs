@@ -5,9 +5,11 @@
 //! `WFM_BENCH_PG_URL` names an admin URL, on which a fresh database is created and dropped) and
 //! drives it over HTTP like a client would:
 //!
-//! - sequential `POST /api/v1/configs/{id}/nodes` in one config, the rate of nodes 1–50 and of
-//!   nodes 1001–1050 (plus every 100 nodes in between, to show the curve);
-//! - how long the refresh worker then needs to settle (no stale desired configs left);
+//! - sequential `POST /api/v1/configs/{id}/nodes` in one config, windows of 50 nodes at ~0 and
+//!   at ~1000 existing nodes, each with an SSE subscriber (an open console tab) and without one
+//!   (plus every 100 nodes in between, to show the curve). Each window reports the request
+//!   rate and the rate counted until the refresh worker has drained (regenerated and emitted
+//!   everything those writes queued), so background cost is not hidden behind early answers;
 //! - `GET /api/v1/configs/{id}/overview`, `GET /api/v1/configs` and a node's `wg-preview` with
 //!   1050 nodes (median and p99).
 //!
@@ -16,12 +18,13 @@
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use wfm::service::projections::{self, MeshProjections};
 use wfm::service::refresh::Projections;
+
 
 const PASSWORD: &str = "bench horse battery 1";
 const WINDOW: usize = 50;
@@ -96,8 +99,42 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Sequential creates of nodes `from..=to` (1-based names); returns nodes/s and each call's time.
-async fn create_window(s: &Server, cfg: &str, from: usize, to: usize) -> (f64, Vec<Duration>) {
+/// One window of sequential creates.
+struct Window {
+    /// Nodes/s counted until the last answer.
+    rate: f64,
+    /// Nodes/s counted until the refresh worker was idle again.
+    drained_rate: f64,
+    /// Time from the last answer until the worker was idle.
+    drain: Duration,
+    /// Each call's time, sorted.
+    times: Vec<Duration>,
+}
+
+impl Window {
+    fn describe(&self) -> String {
+        format!(
+            "{:.0}/s answered, {:.0}/s incl. refresh drain of {:.0} ms (median {:.2} ms, p99 {:.2} ms)",
+            self.rate,
+            self.drained_rate,
+            ms(self.drain),
+            ms(pct(&self.times, 0.5)),
+            ms(pct(&self.times, 0.99))
+        )
+    }
+}
+
+/// Waits until the refresh worker has nothing queued or running.
+async fn drained(s: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !s.app.refresher.idle() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Sequential creates of nodes `from..=to` (1-based names), starting with an idle worker.
+async fn create_window(s: &Server, cfg: &str, from: usize, to: usize) -> Window {
+    drained(s).await;
     let path = format!("/api/v1/configs/{cfg}/nodes");
     let mut times = Vec::with_capacity(to + 1 - from);
     let t0 = Instant::now();
@@ -106,18 +143,21 @@ async fn create_window(s: &Server, cfg: &str, from: usize, to: usize) -> (f64, V
         s.call(reqwest::Method::POST, &path, Some(json!({"name": format!("n{i}"), "node_type": "static"}))).await;
         times.push(t.elapsed());
     }
-    let rate = (to + 1 - from) as f64 / t0.elapsed().as_secs_f64();
+    let answered = t0.elapsed();
+    drained(s).await;
+    let total = t0.elapsed();
+    let n = (to + 1 - from) as f64;
     times.sort();
-    (rate, times)
+    Window { rate: n / answered.as_secs_f64(), drained_rate: n / total.as_secs_f64(), drain: total - answered, times }
 }
 
 /// Creates nodes `from..=to` one at a time, each after the refresh worker went quiet: the cost
 /// of the write alone. Returns each call's time, sorted.
-async fn isolated_creates(s: &Server, w: &Watcher, cfg: &str, from: usize, to: usize) -> Vec<Duration> {
+async fn isolated_creates(s: &Server, cfg: &str, from: usize, to: usize) -> Vec<Duration> {
     let path = format!("/api/v1/configs/{cfg}/nodes");
     let mut times = Vec::new();
     for i in from..=to {
-        w.settle(s, cfg, Instant::now(), Duration::from_millis(300)).await;
+        drained(s).await;
         tracing::info!(target: "bench", "isolated create n{i} begin");
         let t = Instant::now();
         s.call(reqwest::Method::POST, &path, Some(json!({"name": format!("n{i}"), "node_type": "static"}))).await;
@@ -128,47 +168,33 @@ async fn isolated_creates(s: &Server, w: &Watcher, cfg: &str, from: usize, to: u
     times
 }
 
-/// An SSE subscriber in the process (like an open browser tab): drains the bus, remembering
-/// when the last event came.
+/// An SSE subscriber in the process (like an open browser tab): drains the bus and counts.
 struct Watcher {
-    last: Arc<Mutex<Instant>>,
     count: Arc<AtomicU64>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Watcher {
-    fn start(app: &wfm::AppState) -> Watcher {
+    fn new() -> Watcher {
+        Watcher { count: Arc::new(AtomicU64::new(0)), task: None }
+    }
+
+    fn start(&mut self, app: &wfm::AppState) {
         let mut rx = app.events.subscribe();
-        let last = Arc::new(Mutex::new(Instant::now()));
-        let count = Arc::new(AtomicU64::new(0));
-        let (l, c) = (last.clone(), count.clone());
-        tokio::spawn(async move {
+        let c = self.count.clone();
+        self.task = Some(tokio::spawn(async move {
             while rx.recv().await.is_some() {
                 c.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut g) = l.lock() {
-                    *g = Instant::now();
-                }
             }
-        });
-        Watcher { last, count }
+        }));
     }
 
-    fn last(&self) -> Instant {
-        self.last.lock().map(|g| *g).unwrap_or_else(|_| Instant::now())
-    }
-
-    /// Waits (bounded) until no node of the config has a stale desired config and no event came
-    /// for `quiet`: the refresh worker has caught up. Returns the time from `since` to the last
-    /// event (or to now when it never went quiet).
-    async fn settle(&self, s: &Server, cfg: &str, since: Instant, quiet: Duration) -> Duration {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while Instant::now() < deadline {
-            let stale = wfm::store::links::stale_node_ids(&s.app.db, cfg).await.expect("stale ids");
-            if stale.is_empty() && self.last().elapsed() >= quiet {
-                return self.last().saturating_duration_since(since);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    /// Unsubscribes (the receiver is dropped with the task).
+    async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
         }
-        since.elapsed()
     }
 }
 
@@ -207,54 +233,61 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path, big: usize) -> Ve
         .await;
     let cfg = cfg["id"].as_str().expect("config id").to_string();
     let mut rows = Vec::new();
-    let watcher = Watcher::start(&s.app);
+    let mut watcher = Watcher::new();
 
-    let (r1, t1) = create_window(&s, &cfg, 1, WINDOW).await;
-    println!("  nodes 1-{WINDOW}: {r1:.0}/s (median {:.2} ms, p99 {:.2} ms)", ms(pct(&t1, 0.5)), ms(pct(&t1, 0.99)));
-    rows.push(Row {
-        label: format!("create nodes 1-{WINDOW} (0-{} existing)", WINDOW - 1),
-        value: format!("{r1:.0}/s (median {:.2} ms, p99 {:.2} ms)", ms(pct(&t1, 0.5)), ms(pct(&t1, 0.99))),
-    });
+    // Two windows at `at` existing nodes: with an SSE subscriber, then without.
+    async fn windows(s: &Server, w: &mut Watcher, cfg: &str, at: usize, rows: &mut Vec<Row>) {
+        for subscribed in [true, false] {
+            let from = if subscribed { at + 1 } else { at + WINDOW + 1 };
+            let to = from + WINDOW - 1;
+            if subscribed {
+                w.start(&s.app);
+            }
+            let win = create_window(s, cfg, from, to).await;
+            w.stop().await;
+            let who = if subscribed { "SSE subscriber" } else { "no subscriber" };
+            println!("  nodes {from}-{to}, {who}: {}", win.describe());
+            rows.push(Row { label: format!("create nodes {from}-{to} ({}-{} existing), {who}", from - 1, to - 1), value: win.describe() });
+        }
+    }
 
-    let iso = isolated_creates(&s, &watcher, &cfg, WINDOW + 1, WINDOW + ISOLATED).await;
-    println!("  isolated creates at {WINDOW} existing: median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
+    windows(&s, &mut watcher, &cfg, 0, &mut rows).await;
+    let at = 2 * WINDOW;
+    watcher.start(&s.app);
+    let iso = isolated_creates(&s, &cfg, at + 1, at + ISOLATED).await;
+    println!("  isolated creates at {at} existing: median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
     rows.push(Row {
-        label: format!("create alone, worker idle ({WINDOW}-{} existing)", WINDOW + ISOLATED - 1),
+        label: format!("create alone, worker idle, subscriber ({at}-{} existing)", at + ISOLATED - 1),
         value: format!("median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99))),
     });
-    let mut next = WINDOW + ISOLATED + 1;
+    let mut next = at + ISOLATED + 1;
 
-    // Fill up to `big` nodes, printing the rate of every 100.
+    // Fill up to `big` nodes with a subscriber, printing the rate of every 100.
     let t_fill = Instant::now();
     while next <= big {
         let to = ((next / 100 + 1) * 100).min(big);
-        let (r, _) = create_window(&s, &cfg, next, to).await;
-        println!("  nodes {next}-{to}: {r:.0}/s");
+        let w = create_window(&s, &cfg, next, to).await;
+        println!("  nodes {next}-{to}: {:.0}/s answered, {:.0}/s incl. drain", w.rate, w.drained_rate);
         next = to + 1;
     }
-    let filled = big.saturating_sub(WINDOW + ISOLATED);
-    println!("  fill of {filled} nodes: {:.1} s", t_fill.elapsed().as_secs_f64());
+    watcher.stop().await;
+    let filled = big.saturating_sub(at + ISOLATED);
+    println!("  fill of {filled} nodes (subscriber, drained): {:.1} s", t_fill.elapsed().as_secs_f64());
 
-    let (r2, t2) = create_window(&s, &cfg, big + 1, big + WINDOW).await;
-    println!("  nodes {}-{}: {r2:.0}/s (median {:.2} ms, p99 {:.2} ms)", big + 1, big + WINDOW, ms(pct(&t2, 0.5)), ms(pct(&t2, 0.99)));
+    windows(&s, &mut watcher, &cfg, big, &mut rows).await;
+    let at = big + 2 * WINDOW;
+    watcher.start(&s.app);
+    let iso = isolated_creates(&s, &cfg, at + 1, at + ISOLATED).await;
+    println!("  isolated creates at {at} existing: median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
     rows.push(Row {
-        label: format!("create nodes {}-{} ({big}-{} existing)", big + 1, big + WINDOW, big + WINDOW - 1),
-        value: format!("{r2:.0}/s (median {:.2} ms, p99 {:.2} ms)", ms(pct(&t2, 0.5)), ms(pct(&t2, 0.99))),
-    });
-    let last_write = Instant::now();
-    let settled = watcher.settle(&s, &cfg, last_write, Duration::from_secs(1)).await;
-    println!("  refresh worker: last event {:.0} ms after the last write; {} events in all", ms(settled), watcher.count.load(Ordering::Relaxed));
-    rows.push(Row { label: "refresh worker: last SSE event after the last write".into(), value: format!("{:.0} ms", ms(settled)) });
-
-    let iso = isolated_creates(&s, &watcher, &cfg, big + WINDOW + 1, big + WINDOW + ISOLATED).await;
-    println!("  isolated creates at {} existing: median {:.2} ms, p99 {:.2} ms", big + WINDOW, ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
-    rows.push(Row {
-        label: format!("create alone, worker idle ({}-{} existing)", big + WINDOW, big + WINDOW + ISOLATED - 1),
+        label: format!("create alone, worker idle, subscriber ({at}-{} existing)", at + ISOLATED - 1),
         value: format!("median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99))),
     });
-    w_settle_after_isolated(&watcher, &s, &cfg).await;
+    drained(&s).await;
+    watcher.stop().await;
+    println!("  {} SSE events received in all", watcher.count.load(Ordering::Relaxed));
 
-    let n = big + WINDOW + ISOLATED;
+    let n = big + 2 * WINDOW + ISOLATED;
     let nodes = s.call(reqwest::Method::GET, &format!("/api/v1/configs/{cfg}/nodes"), None).await;
     let node_id = nodes[0]["id"].as_str().expect("node id").to_string();
     assert_eq!(nodes.as_array().map(Vec::len), Some(n));
@@ -269,20 +302,23 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path, big: usize) -> Ve
         rows.push(Row { label: what, value: format!("median {:.2} ms, p99 {:.2} ms", ms(p50), ms(p99)) });
     }
 
-    // What the refresh worker spends per write, call by call (service level, no HTTP): a node
-    // create's plan runs the config list and overview once per (coalesced) plan and the three
-    // node projections once per created node.
+    // What the refresh worker spends, call by call (service level, no HTTP). A plan run reads
+    // each config once ("cold": the first payload of a run) and then builds each listed node's
+    // payloads from that ("warm").
     let app = &s.app;
     let p = MeshProjections;
-    let wb: [(&str, Duration); 9] = [
+    let other = nodes[1]["id"].as_str().expect("node id").to_string();
+    let wb: [(&str, Duration); 11] = [
         ("store: virtual_ips (create's read of the others)", time(|| async { wfm::store::nodes::virtual_ips(&app.db, &cfg).await.map(|_| ()).expect("vips") }).await),
         ("service: tags::list", time(|| async { wfm::service::tags::list(app, &cfg).await.map(|_| ()).expect("tags") }).await),
         ("store: list_for_config", time(|| async { wfm::store::nodes::list_for_config(&app.db, &cfg).await.map(|_| ()).expect("list") }).await),
-        ("projection: config_list", time(|| async { p.config_list(app).await.map(|_| ()).expect("config_list") }).await),
-        ("projection: overview", time(|| async { p.overview(app, &cfg).await.map(|_| ()).expect("overview") }).await),
-        ("projection: node_workspace", time(|| async { p.node_workspace(app, &cfg, &node_id).await.map(|_| ()).expect("node_workspace") }).await),
-        ("projection: node_apply", time(|| async { p.node_apply(app, &cfg, &node_id).await.map(|_| ()).expect("node_apply") }).await),
-        ("projection: mesh_workspace", time(|| async { p.mesh_workspace(app, &cfg, &node_id).await.map(|_| ()).expect("mesh_workspace") }).await),
+        ("service: regenerate + auto-sync, nothing stale", time(|| async { p.regenerate(app, &cfg).await.expect("regenerate") }).await),
+        ("projection: config_list", time(|| async { p.begin(app).config_list().await.map(|_| ()).expect("config_list") }).await),
+        ("projection: overview (cold)", time(|| async { p.begin(app).overview(&cfg).await.map(|_| ()).expect("overview") }).await),
+        ("projection: node_workspace (cold)", time(|| async { p.begin(app).node_workspace(&cfg, &node_id).await.map(|_| ()).expect("node_workspace") }).await),
+        ("projection: node_workspace (warm)", warm(app, &p, &cfg, &node_id, &other, Kind::Workspace).await),
+        ("projection: node_apply (warm)", warm(app, &p, &cfg, &node_id, &other, Kind::Apply).await),
+        ("projection: mesh_workspace (warm)", warm(app, &p, &cfg, &node_id, &other, Kind::Mesh).await),
         ("service: overview (no HTTP)", time(|| async { projections::overview(app, &cfg).await.map(|_| ()).expect("overview") }).await),
     ];
     for (what, d) in wb {
@@ -299,8 +335,30 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path, big: usize) -> Ve
     rows
 }
 
-async fn w_settle_after_isolated(w: &Watcher, s: &Server, cfg: &str) {
-    w.settle(s, cfg, Instant::now(), Duration::from_secs(1)).await;
+#[derive(Clone, Copy)]
+enum Kind {
+    Workspace,
+    Apply,
+    Mesh,
+}
+
+/// Median time of one node payload in a plan run that has already read the config.
+async fn warm(app: &wfm::AppState, p: &MeshProjections, cfg: &str, first: &str, node: &str, kind: Kind) -> Duration {
+    let mut v = Vec::new();
+    for _ in 0..15 {
+        let mut b = p.begin(app);
+        b.node_workspace(cfg, first).await.expect("warm-up");
+        let t = Instant::now();
+        let r = match kind {
+            Kind::Workspace => b.node_workspace(cfg, node).await,
+            Kind::Apply => b.node_apply(cfg, node).await,
+            Kind::Mesh => b.mesh_workspace(cfg, node).await,
+        };
+        v.push(t.elapsed());
+        r.expect("payload");
+    }
+    v.sort();
+    v[v.len() / 2]
 }
 
 /// Median of 15 sequential runs.

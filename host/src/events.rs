@@ -5,8 +5,10 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 /// Per-subscriber queue length.
@@ -23,7 +25,78 @@ pub struct Event {
     /// UTC ISO time.
     pub timestamp: String,
     /// JSON payload.
-    pub payload: Value,
+    pub payload: Payload,
+}
+
+/// An event payload. Large projections are built once per refresh and shared between events
+/// (and subscribers) as already-serialised JSON instead of being rebuilt or deep-copied per
+/// event; on the wire every form is plain JSON.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A JSON value.
+    Json(Value),
+    /// Serialised JSON, shared.
+    Raw(Arc<RawValue>),
+    /// A JSON object whose members are payloads, written in the given order.
+    Object(Vec<(&'static str, Payload)>),
+}
+
+impl Payload {
+    /// Serialised JSON as a shareable payload (`null` if the value cannot be serialised).
+    pub fn raw<T: Serialize + ?Sized>(v: &T) -> Payload {
+        match serde_json::value::to_raw_value(v) {
+            Ok(r) => Payload::Raw(Arc::from(r)),
+            Err(_) => Payload::Json(Value::Null),
+        }
+    }
+
+    /// The payload as a JSON value (for in-process readers and tests).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Payload::Json(v) => v.clone(),
+            Payload::Raw(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
+            Payload::Object(m) => Value::Object(m.iter().map(|(k, v)| ((*k).to_string(), v.to_value())).collect()),
+        }
+    }
+}
+
+/// `payload["key"]` on an object payload: the member when it is a JSON value, else `null`
+/// (use [`Payload::to_value`] to read serialised members).
+impl std::ops::Index<&str> for Payload {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        match self {
+            Payload::Json(v) => &v[key],
+            Payload::Object(m) => match m.iter().find(|(k, _)| *k == key) {
+                Some((_, Payload::Json(v))) => v,
+                _ => &NULL,
+            },
+            Payload::Raw(_) => &NULL,
+        }
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(v: Value) -> Self {
+        Payload::Json(v)
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Json(v) => v.serialize(s),
+            Payload::Raw(r) => r.serialize(s),
+            Payload::Object(members) => {
+                let mut m = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -53,14 +126,14 @@ impl EventBus {
     }
 
     /// Builds an event with the next id (not published).
-    pub fn make(&self, kind: &str, payload: Value) -> Event {
+    pub fn make(&self, kind: &str, payload: impl Into<Payload>) -> Event {
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
-        Event { id: id.to_string(), kind: kind.to_string(), timestamp: crate::util::now_iso(), payload }
+        Event { id: id.to_string(), kind: kind.to_string(), timestamp: crate::util::now_iso(), payload: payload.into() }
     }
 
     /// Publishes to every subscriber; full or closed queues are dropped. Nothing is kept when
     /// there are no subscribers.
-    pub fn publish(&self, kind: &str, payload: Value) {
+    pub fn publish(&self, kind: &str, payload: impl Into<Payload>) {
         if self.0.closed.load(Ordering::Relaxed) {
             return;
         }
@@ -118,7 +191,7 @@ mod tests {
         bus.publish("x", serde_json::json!({"n": 1}));
         let ev = a.recv().await.unwrap();
         assert_eq!(ev.kind, "x");
-        assert_eq!(ev.payload["n"], 1);
+        assert_eq!(ev.payload.to_value()["n"], 1);
         // `slow` never reads: after SUBSCRIBER_QUEUE more events it is dropped.
         for i in 0..SUBSCRIBER_QUEUE {
             bus.publish("y", serde_json::json!(i));
@@ -129,5 +202,13 @@ mod tests {
         bus.close();
         bus.publish("z", Value::Null);
         assert!(a.recv().await.is_none());
+    }
+
+    #[test]
+    fn payload_forms_serialise_as_plain_json() {
+        let shared = Payload::raw(&serde_json::json!([{"b": 1, "a": "x"}]));
+        let p = Payload::Object(vec![("config_id", Value::from("c").into()), ("nodes", shared.clone())]);
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"config_id":"c","nodes":[{"a":"x","b":1}]}"#);
+        assert_eq!(p.to_value(), serde_json::json!({"config_id": "c", "nodes": [{"a": "x", "b": 1}]}));
     }
 }

@@ -51,7 +51,7 @@ fn check_pair(p: &PairInput) -> Result<(), AppError> {
     check_direction("reverse", &p.reverse)
 }
 
-async fn overview(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Value> {
+async fn overview(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<crate::events::Payload> {
     Ok(ApiOk(projections::overview(&app, &id).await?))
 }
 

@@ -14,12 +14,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::error::AppResult;
+use crate::events::Payload;
 use crate::service::system;
 use crate::state::AppState;
 
@@ -85,22 +86,31 @@ impl PublishPlan {
     }
 }
 
-/// Payload builders provided by the feature services. Each returns `None` when the subject no
-/// longer exists (deleted meanwhile), which skips that event.
+/// Payload builders provided by the feature services.
 pub trait Projections: Send + Sync + 'static {
     /// Recomputes what a config's nodes need (desired configs of stale nodes) and performs the
     /// auto-push the sync service asks for.
     fn regenerate<'a>(&'a self, app: &'a AppState, config_id: &'a str) -> BoxFut<'a, AppResult<()>>;
+    /// The payload builder of one plan run. It may read config-wide data (nodes, links, tags)
+    /// once and reuse it for every event of the run, so a plan costs the config once plus what
+    /// each listed node needs, not the config once per node. A run starts after every write
+    /// it reports has committed, so what it reads is at least as new as those writes.
+    fn begin<'a>(&'a self, app: &'a AppState) -> Box<dyn PlanPayloads + 'a>;
+}
+
+/// The payloads of one plan run. Each returns `None` when the subject no longer exists
+/// (deleted meanwhile), which skips that event.
+pub trait PlanPayloads: Send {
     /// `config.list.updated` payload `{configs: [...]}`.
-    fn config_list<'a>(&'a self, app: &'a AppState) -> BoxFut<'a, AppResult<Value>>;
+    fn config_list(&mut self) -> BoxFut<'_, AppResult<Payload>>;
     /// `config.overview.updated` payload `{config_id, overview, tags}`.
-    fn overview<'a>(&'a self, app: &'a AppState, config_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    fn overview<'a>(&'a mut self, config_id: &'a str) -> BoxFut<'a, AppResult<Option<Payload>>>;
     /// `node.workspace.updated` payload.
-    fn node_workspace<'a>(&'a self, app: &'a AppState, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    fn node_workspace<'a>(&'a mut self, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Payload>>>;
     /// `node.apply.updated` payload (`None` for disabled nodes).
-    fn node_apply<'a>(&'a self, app: &'a AppState, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    fn node_apply<'a>(&'a mut self, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Payload>>>;
     /// `mesh.workspace.updated` payload.
-    fn mesh_workspace<'a>(&'a self, app: &'a AppState, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Value>>>;
+    fn mesh_workspace<'a>(&'a mut self, config_id: &'a str, node_id: &'a str) -> BoxFut<'a, AppResult<Option<Payload>>>;
 }
 
 /// Queue + registered projections; lives in `AppState`.
@@ -110,6 +120,8 @@ pub struct Refresher {
     notify: Arc<Notify>,
     projections: OnceLock<Arc<dyn Projections>>,
     started: OnceLock<()>,
+    /// Plans taken and not finished yet.
+    running: AtomicUsize,
 }
 
 impl Refresher {
@@ -119,10 +131,27 @@ impl Refresher {
     }
 
     fn take(&self) -> PublishPlan {
-        match self.pending.lock() {
-            Ok(mut g) => std::mem::take(&mut *g),
-            Err(p) => std::mem::take(&mut *p.into_inner()),
+        let mut g = match self.pending.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let plan = std::mem::take(&mut *g);
+        if !plan.is_empty() {
+            // Counted under the queue lock, so `idle` never sees an empty queue while a taken
+            // plan is not yet counted.
+            self.running.fetch_add(1, Ordering::SeqCst);
         }
+        plan
+    }
+
+    /// True when nothing is queued and no plan is running: every write scheduled so far has
+    /// been regenerated and its events emitted.
+    pub fn idle(&self) -> bool {
+        let g = match self.pending.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.is_empty() && self.running.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -163,6 +192,7 @@ fn start_worker(app: &AppState) {
                 continue;
             }
             run_plan(&app, plan).await;
+            app.refresher.running.fetch_sub(1, Ordering::SeqCst);
         }
     });
 }
@@ -190,33 +220,32 @@ pub async fn run_plan(app: &AppState, plan: PublishPlan) {
         }
     }
     let Some(p) = proj else { return };
+    let mut b = p.begin(app);
     if plan.refresh_configs {
-        match p.config_list(app).await {
+        match b.config_list().await {
             Ok(v) => app.events.publish("config.list.updated", v),
             Err(e) => tracing::warn!(error = %e, "config list for SSE failed"),
         }
     }
     for cfg in &plan.overview_config_ids {
-        emit(app, "config.overview.updated", p.overview(app, cfg).await);
+        let r = b.overview(cfg).await;
+        emit(app, "config.overview.updated", r);
     }
-    let by_kind: [(&str, &BTreeSet<(String, String)>); 3] = [
-        ("node.workspace.updated", &plan.node_workspaces),
-        ("node.apply.updated", &plan.node_applies),
-        ("mesh.workspace.updated", &plan.mesh_workspaces),
-    ];
-    for (kind, set) in by_kind {
-        for (c, n) in set {
-            let r = match kind {
-                "node.workspace.updated" => p.node_workspace(app, c, n).await,
-                "node.apply.updated" => p.node_apply(app, c, n).await,
-                _ => p.mesh_workspace(app, c, n).await,
-            };
-            emit(app, kind, r);
-        }
+    for (c, n) in &plan.node_workspaces {
+        let r = b.node_workspace(c, n).await;
+        emit(app, "node.workspace.updated", r);
+    }
+    for (c, n) in &plan.node_applies {
+        let r = b.node_apply(c, n).await;
+        emit(app, "node.apply.updated", r);
+    }
+    for (c, n) in &plan.mesh_workspaces {
+        let r = b.mesh_workspace(c, n).await;
+        emit(app, "mesh.workspace.updated", r);
     }
 }
 
-fn emit(app: &AppState, kind: &str, r: AppResult<Option<Value>>) {
+fn emit(app: &AppState, kind: &str, r: AppResult<Option<Payload>>) {
     match r {
         Ok(Some(v)) => app.events.publish(kind, v),
         Ok(None) => {}

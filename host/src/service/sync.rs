@@ -166,31 +166,19 @@ pub async fn auto_sync(app: &AppState, config_id: &str) -> AppResult<usize> {
     if !config.enabled {
         return Ok(0);
     }
-    let hashes: std::collections::HashMap<String, (String, String)> = crate::store::links::sync_rows(&app.db, config_id)
-        .await?
-        .into_iter()
-        .map(|r| (r.node_id, (r.desired_sha256, r.staged_sha256)))
-        .collect();
-    let auto: std::collections::HashSet<String> = crate::store::nodes::list_for_config(&app.db, config_id)
-        .await?
-        .into_iter()
-        .filter(|n| n.enabled && n.auto_sync)
-        .map(|n| n.id)
-        .collect();
-    let facts = client_state::config_node_facts(&app.db, config_id).await?;
-    let due: Vec<&NodeFacts> = facts
-        .iter()
-        .filter(|f| f.node_enabled && auto.contains(&f.node_id))
-        .filter(|f| hashes.get(&f.node_id).is_some_and(|(d, s)| !d.is_empty() && d != s))
-        .collect();
+    let due = client_state::auto_sync_due(&app.db, config_id).await?;
     let mut staged = 0;
     if !due.is_empty() {
-        let topo = projections::topology_summary(app, &config).await?;
-        if !topo.errors.is_empty() {
-            // Invalid topology blocks auto-staging; the sync status shows why.
-            return Ok(0);
+        // Invalid topology blocks auto-staging; the sync status shows why. Without links a
+        // config has no topology errors (at most the no-links warning): the nodes are not read.
+        let topo = crate::store::links::topo_rows(&app.db, config_id).await?;
+        if !topo.is_empty() {
+            let nodes = crate::store::nodes::list_for_config(&app.db, config_id).await?;
+            if !crate::service::mesh::analyze_rows(&config, &nodes, &topo).errors.is_empty() {
+                return Ok(0);
+            }
         }
-        for f in due {
+        for f in &due {
             let Some(d) = render::ensure_desired(app, &f.node_id).await? else { continue };
             stage(app, f, &d.desired_text).await?;
             staged += 1;

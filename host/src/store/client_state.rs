@@ -93,6 +93,20 @@ pub async fn config_node_facts(db: &Db, config_id: &str) -> StoreResult<Vec<Node
     .await)?)
 }
 
+/// Facts of the nodes of a config that auto-sync would stage now: enabled, `auto_sync`, with a
+/// desired config that differs from the staged one. The database filters, so a config costs a
+/// scan step per node rather than rows decoded here.
+pub async fn auto_sync_due(db: &Db, config_id: &str) -> StoreResult<Vec<NodeFacts>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeFacts>(sqlx::AssertSqlSafe(format!(
+        "{FACTS} JOIN node_config_state s ON s.node_id = n.id WHERE n.config_id = $1 AND n.enabled = $2 \
+         AND n.auto_sync = $2 AND s.desired_sha256 <> '' AND s.desired_sha256 <> s.staged_sha256 ORDER BY n.created_at, n.id"
+    )))
+    .bind(config_id)
+    .bind(true)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// Whether a config exists, and whether it is enabled.
 pub async fn config_enabled(db: &Db, config_id: &str) -> StoreResult<Option<bool>> {
     let r: Option<(bool,)> = on_pool!(db, |c| sqlx::query_as("SELECT enabled FROM configs WHERE id = $1")
