@@ -174,6 +174,11 @@ impl Ctx {
     async fn node(&self, cfg: &str, body: Value) -> String {
         self.post(&format!("/configs/{cfg}/nodes"), body).await["id"].as_str().unwrap().to_string()
     }
+    async fn exec(&self, sql: &str) {
+        let mut tx = self.s.state.db.begin().await.unwrap();
+        wfm::on_tx!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await.map(|_| ())).unwrap();
+        tx.commit().await.unwrap();
+    }
     async fn idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.s.state.refresher.idle() {
@@ -203,6 +208,27 @@ async fn plan_payloads_match_reference(b: Backend) {
     )
     .await;
     c.idle().await;
+    // Runtime and client rows with values (n1), a client row without a runtime row (n2), and
+    // none at all (n3), so every overview column is read from a real row or its default.
+    c.exec(&format!(
+        "UPDATE endpoint_runtime_status SET online = TRUE, connectivity_state = 'online', wg_running = TRUE, \
+         wg_runtime_state = 'running', config_sync_state = 'in_sync', peers_online = 1, peers_total = 2, \
+         last_seen = '2026-12-01T10:00:00Z', last_probe_sent_at = '2026-12-01T10:00:01Z', last_probe_ack_at = '2026-12-01T10:00:02Z' \
+         WHERE node_id = '{n1}'"
+    ))
+    .await;
+    for n in [&n1, &n2] {
+        c.exec(&format!(
+            "INSERT INTO node_client_state (node_id, config_id, client_initialized, client_presence_state, created_at, updated_at) \
+             VALUES ('{n}', '{cfg}', TRUE, 'offline', '2026-12-01T10:00:00Z', '2026-12-01T10:00:00Z')"
+        ))
+        .await;
+    }
+    c.exec(&format!("DELETE FROM endpoint_runtime_status WHERE node_id IN ('{n2}', '{n3}')")).await;
+    let snapshot = c.get(&format!("/configs/{cfg}/overview")).await["runtime_snapshot"].clone();
+    let item = |id: &str| snapshot.as_array().unwrap().iter().find(|i| i["node_id"] == id).unwrap().clone();
+    assert_eq!((item(&n1)["online"].clone(), item(&n1)["peers_total"].clone(), item(&n1)["client_initialized"].clone()), (json!(true), json!(2), json!(true)));
+    assert_eq!((item(&n3)["connectivity_state"].clone(), item(&n3)["client_presence_state"].clone()), (json!("unknown"), json!("offline")));
 
     let app = &c.s.state;
     let mut rx = app.events.subscribe();

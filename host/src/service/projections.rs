@@ -20,10 +20,10 @@ use crate::service::refresh::{BoxFut, PlanPayloads, Projections};
 use crate::service::render;
 use crate::service::tags;
 use crate::state::AppState;
-use crate::store::configs::ConfigRow;
+use crate::store::configs::{ConfigRow, NodeCounters};
 use crate::store::links as link_store;
 use crate::store::nodes::{self as node_store, NodeRow};
-use crate::store::{client_state, runtime};
+use crate::store::status;
 
 /// `server_apply_status` of a node (spec 03 §8.1).
 pub fn apply_status(s: &link_store::SyncRow) -> &'static str {
@@ -91,6 +91,7 @@ pub struct ConfigMemo {
     analysis: wfm_domain::topology::Analysis,
     /// Nodes that own a link row (the local side): their mesh workspaces list connections.
     linked: HashSet<String>,
+    counters: NodeCounters,
     mqtt: bool,
     /// The `nodes` list (node views), serialised once and shared by the overview and every
     /// mesh workspace of the run.
@@ -111,6 +112,7 @@ impl ConfigMemo {
         let analysis = mesh::analyze_rows(&config, &nodes, &topo);
         let index = nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
         let linked = topo.iter().map(|r| r.local_node_id.clone()).collect();
+        let counters = crate::store::configs::counters(&app.db, &config.id).await?;
         Ok(ConfigMemo {
             config,
             nodes,
@@ -118,6 +120,7 @@ impl ConfigMemo {
             topo,
             analysis,
             linked,
+            counters,
             mqtt: app.settings.enable_mqtt_services,
             node_views: OnceLock::new(),
             validation: OnceLock::new(),
@@ -213,18 +216,20 @@ async fn overview_of(app: &AppState, memo: &ConfigMemo) -> AppResult<Payload> {
     let node_rows = &memo.nodes;
     let analysis = &memo.analysis;
     let summary = analysis.summary();
-    let runtimes: HashMap<String, runtime::Runtime> =
-        runtime::list_for_config(&app.db, config_id).await?.into_iter().map(|r| (r.node_id.clone(), r)).collect();
-    let clients: HashMap<String, client_state::ClientState> =
-        client_state::list_for_config(&app.db, config_id).await?.into_iter().map(|c| (c.node_id.clone(), c)).collect();
-    let syncs: HashMap<String, link_store::SyncRow> =
-        link_store::sync_rows(&app.db, config_id).await?.into_iter().map(|s| (s.node_id.clone(), s)).collect();
+    let rows: HashMap<String, status::OverviewRow> =
+        status::overview_rows(&app.db, config_id).await?.into_iter().map(|r| (r.node_id.clone(), r)).collect();
+    // The node's runtime and client rows, when it has them; its sync slots (empty when missing).
+    let runtime_of = |n: &NodeRow| rows.get(&n.id).filter(|r| r.rt_node_id.is_some());
+    let client_of = |n: &NodeRow| rows.get(&n.id).filter(|r| r.cl_node_id.is_some());
+    // Sync slots read as empty when the node has no state row.
+    let no_row = status::OverviewRow::default();
+    let sync_of = |n: &NodeRow| rows.get(&n.id).unwrap_or(&no_row);
+    let status_of = |r: &status::OverviewRow| crate::service::sync::apply_status(&r.desired_sha256, &r.staged_sha256);
     let invalid: HashSet<&str> = summary.invalid_node_ids.iter().map(String::as_str).collect();
     let topology_messages = analysis.sync_messages();
-    let no_sync = link_store::SyncRow::default();
 
     let online = |n: &NodeRow| {
-        n.enabled && mqtt && n.node_type == "dynamic" && runtimes.get(&n.id).is_some_and(|r| r.online)
+        n.enabled && mqtt && n.node_type == "dynamic" && runtime_of(n).is_some_and(|r| r.online == Some(true))
     };
     let (mut dynamic, mut static_, mut disabled, mut online_n) = (0, 0, 0, 0);
     let mut node_cards = Vec::new();
@@ -232,9 +237,9 @@ async fn overview_of(app: &AppState, memo: &ConfigMemo) -> AppResult<Payload> {
     let mut snapshot = Vec::with_capacity(node_rows.len());
     let mut sync_items = Vec::new();
     for n in node_rows {
-        let rt = runtimes.get(&n.id);
-        let cl = clients.get(&n.id);
-        let sy = syncs.get(&n.id).unwrap_or(&no_sync);
+        let rt = runtime_of(n);
+        let cl = client_of(n);
+        let sy = sync_of(n);
         let node_type = memo.node_type(n);
         if !n.enabled {
             disabled += 1;
@@ -257,28 +262,28 @@ async fn overview_of(app: &AppState, memo: &ConfigMemo) -> AppResult<Payload> {
             name: &n.name,
             node_type,
             online: is_online,
-            peers_total: if n.enabled { rt.map(|r| r.peers_total).unwrap_or(0) } else { 0 },
+            peers_total: if n.enabled { rt.and_then(|r| r.peers_total).unwrap_or(0) } else { 0 },
             tags: nodes::json_list(&n.tags_json),
             virtual_ip: &n.virtual_ip,
         };
         if n.enabled { node_cards.push(card) } else { disabled_cards.push(card) }
         snapshot.push(SnapshotItem {
-            client_initialized: cl.is_some_and(|c| c.client_initialized),
-            client_presence_state: cl.map(|c| c.client_presence_state.as_str()).unwrap_or("offline"),
-            config_sync_state: rt.map(|r| r.config_sync_state.as_str()).unwrap_or("unknown"),
-            connectivity_state: rt.map(|r| r.connectivity_state.as_str()).unwrap_or("unknown"),
+            client_initialized: cl.and_then(|c| c.client_initialized).unwrap_or(false),
+            client_presence_state: cl.and_then(|c| c.client_presence_state.as_deref()).unwrap_or("offline"),
+            config_sync_state: rt.and_then(|r| r.config_sync_state.as_deref()).unwrap_or("unknown"),
+            connectivity_state: rt.and_then(|r| r.connectivity_state.as_deref()).unwrap_or("unknown"),
             last_probe_ack_at: rt.and_then(|r| r.last_probe_ack_at.as_deref()),
             last_probe_sent_at: rt.and_then(|r| r.last_probe_sent_at.as_deref()),
             last_seen: rt.and_then(|r| r.last_seen.as_deref()),
             node_id: &n.id,
             node_name: &n.name,
             node_type,
-            online: rt.is_some_and(|r| r.online),
-            peers_online: rt.map(|r| r.peers_online).unwrap_or(0),
-            peers_total: rt.map(|r| r.peers_total).unwrap_or(0),
-            server_apply_status: if n.enabled { apply_status(sy) } else { "unknown" },
-            wg_runtime_state: rt.map(|r| r.wg_runtime_state.as_str()).unwrap_or("unknown"),
-            wg_running: rt.is_some_and(|r| r.wg_running),
+            online: rt.and_then(|r| r.online).unwrap_or(false),
+            peers_online: rt.and_then(|r| r.peers_online).unwrap_or(0),
+            peers_total: rt.and_then(|r| r.peers_total).unwrap_or(0),
+            server_apply_status: if n.enabled { status_of(sy) } else { "unknown" },
+            wg_runtime_state: rt.and_then(|r| r.wg_runtime_state.as_deref()).unwrap_or("unknown"),
+            wg_running: rt.and_then(|r| r.wg_running).unwrap_or(false),
         });
         if n.enabled {
             sync_items.push(SyncItem {
@@ -292,19 +297,18 @@ async fn overview_of(app: &AppState, memo: &ConfigMemo) -> AppResult<Payload> {
                 node_type,
                 reported_local_sha256: &sy.reported_local_sha256,
                 reported_local_version: sy.reported_local_version,
-                runtime_status: rt.map(|r| r.config_sync_state.as_str()).unwrap_or("unknown"),
+                runtime_status: rt.and_then(|r| r.config_sync_state.as_deref()).unwrap_or("unknown"),
                 staged_sha256: &sy.staged_sha256,
                 staged_version: sy.staged_version,
-                status: apply_status(sy),
+                status: status_of(sy),
                 topology_messages: &topology_messages,
                 topology_valid: summary.valid,
             });
         }
     }
-    let counters = crate::store::configs::counters(&app.db, config_id).await?;
     let json = |v: Value| Payload::Json(v);
     Ok(Payload::Object(vec![
-        ("config", json(json!(configs::detail_view(&memo.config, &counters, mqtt)))),
+        ("config", json(json!(configs::detail_view(&memo.config, &memo.counters, mqtt)))),
         ("disabled_node_cards", Payload::raw(&disabled_cards)),
         ("node_cards", Payload::raw(&node_cards)),
         ("nodes", memo.node_views()),
@@ -363,8 +367,7 @@ impl MeshPlan<'_> {
         let app = self.app;
         let m = match ConfigMemo::load(app, config_id).await? {
             Some(memo) => {
-                let counters = crate::store::configs::counters(&app.db, config_id).await?;
-                let config_view = json!(configs::detail_view(&memo.config, &counters, memo.mqtt));
+                let config_view = json!(configs::detail_view(&memo.config, &memo.counters, memo.mqtt));
                 let tags = json!(tags::list(app, config_id).await?);
                 Some(Arc::new(PlanConfig { memo, config_view, tags }))
             }

@@ -59,8 +59,63 @@ pub async fn sync_candidates(db: &Db) -> StoreResult<Vec<SyncCandidate>> {
          FROM nodes n JOIN configs c ON c.id = n.config_id \
          LEFT JOIN node_config_state s ON s.node_id = n.id \
          WHERE c.enabled = TRUE AND n.enabled = TRUE AND n.auto_sync = TRUE \
+           AND NOT (COALESCE(s.desired_sha256, '') <> '' AND COALESCE(s.staged_sha256, '') = COALESCE(s.desired_sha256, '')) \
          ORDER BY c.created_at DESC, n.created_at ASC"
     )
+    .fetch_all(c)
+    .await)?)
+}
+
+/// What the overview shows of one node besides the node row: its runtime, client and sync
+/// rows, joined in the database (one row per node; `None`/empty where a row is missing).
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct OverviewRow {
+    pub node_id: String,
+    /// Set when the node has a runtime row.
+    pub rt_node_id: Option<String>,
+    pub online: Option<bool>,
+    pub connectivity_state: Option<String>,
+    pub wg_running: Option<bool>,
+    pub wg_runtime_state: Option<String>,
+    pub config_sync_state: Option<String>,
+    pub peers_online: Option<i64>,
+    pub peers_total: Option<i64>,
+    pub last_seen: Option<String>,
+    pub last_probe_sent_at: Option<String>,
+    pub last_probe_ack_at: Option<String>,
+    /// Set when the node has a client-state row.
+    pub cl_node_id: Option<String>,
+    pub client_initialized: Option<bool>,
+    pub client_presence_state: Option<String>,
+    pub desired_sha256: String,
+    pub desired_version: i64,
+    pub staged_sha256: String,
+    pub staged_version: i64,
+    pub confirmed_sha256: String,
+    pub confirmed_version: i64,
+    pub reported_local_sha256: String,
+    pub reported_local_version: i64,
+}
+
+/// [`OverviewRow`]s of a config's nodes: one query instead of the runtime, client-state and
+/// sync-slot lists, and only the columns the overview shows.
+pub async fn overview_rows(db: &Db, config_id: &str) -> StoreResult<Vec<OverviewRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, OverviewRow>(
+        "SELECT n.id AS node_id, r.node_id AS rt_node_id, r.online, r.connectivity_state, r.wg_running, r.wg_runtime_state, \
+           r.config_sync_state, r.peers_online, r.peers_total, r.last_seen, r.last_probe_sent_at, r.last_probe_ack_at, \
+           cl.node_id AS cl_node_id, cl.client_initialized, cl.client_presence_state, \
+           COALESCE(s.desired_sha256, '') AS desired_sha256, COALESCE(s.desired_version, 0) AS desired_version, \
+           COALESCE(s.staged_sha256, '') AS staged_sha256, COALESCE(s.staged_version, 0) AS staged_version, \
+           COALESCE(s.confirmed_sha256, '') AS confirmed_sha256, COALESCE(s.confirmed_version, 0) AS confirmed_version, \
+           COALESCE(s.reported_local_sha256, '') AS reported_local_sha256, \
+           COALESCE(s.reported_local_version, 0) AS reported_local_version \
+         FROM nodes n \
+         LEFT JOIN endpoint_runtime_status r ON r.node_id = n.id \
+         LEFT JOIN node_client_state cl ON cl.node_id = n.id \
+         LEFT JOIN node_config_state s ON s.node_id = n.id \
+         WHERE n.config_id = $1"
+    )
+    .bind(config_id)
     .fetch_all(c)
     .await)?)
 }
