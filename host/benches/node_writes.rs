@@ -308,10 +308,12 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path, big: usize) -> Ve
     let app = &s.app;
     let p = MeshProjections;
     let other = nodes[1]["id"].as_str().expect("node id").to_string();
-    let wb: [(&str, Duration); 11] = [
+    let wb: [(&str, Duration); 13] = [
         ("store: virtual_ips (create's read of the others)", time(|| async { wfm::store::nodes::virtual_ips(&app.db, &cfg).await.map(|_| ()).expect("vips") }).await),
         ("service: tags::list", time(|| async { wfm::service::tags::list(app, &cfg).await.map(|_| ()).expect("tags") }).await),
         ("store: list_for_config", time(|| async { wfm::store::nodes::list_for_config(&app.db, &cfg).await.map(|_| ()).expect("list") }).await),
+        ("store: overview_rows (runtime, client, sync joined)", time(|| async { wfm::store::status::overview_rows(&app.db, &cfg).await.map(|_| ()).expect("rows") }).await),
+        ("store: counters", time(|| async { wfm::store::configs::counters(&app.db, &cfg).await.map(|_| ()).expect("counters") }).await),
         ("service: regenerate + auto-sync, nothing stale", time(|| async { p.regenerate(app, &cfg).await.expect("regenerate") }).await),
         ("projection: config_list", time(|| async { p.begin(app).config_list().await.map(|_| ()).expect("config_list") }).await),
         ("projection: overview (cold)", time(|| async { p.begin(app).overview(&cfg).await.map(|_| ()).expect("overview") }).await),

@@ -5,9 +5,9 @@
 //! affected nodes' desired configs and auto-pushes where the sync service wants to, (2) emits
 //! the SSE events of the merged plan in the spec's order: system status, config list,
 //! overviews, node workspaces, node applies, mesh workspaces (each sorted). REST writes
-//! therefore return before their events; bursts of writes to one config coalesce: after each
-//! plan the worker rests as long as the plan took (at most 200 ms), so under a stream of
-//! writes the config-wide projections are built once per batch of writes, not once per write.
+//! therefore return before their events; bursts of writes to one config coalesce (writes made
+//! while a plan runs form the next plan), and a plan reads each config once however many of
+//! its nodes it lists.
 //!
 //! The payloads come from a [`Projections`] implementation registered once at start-up by the
 //! feature services (config list, overview, workspaces). Until one is registered only the
@@ -177,9 +177,6 @@ pub fn schedule(app: &AppState, plan: PublishPlan) {
     app.refresher.notify.notify_one();
 }
 
-/// Longest rest of the worker between two plans.
-const MAX_REST: std::time::Duration = std::time::Duration::from_millis(200);
-
 fn start_worker(app: &AppState) {
     if app.refresher.started.set(()).is_err() {
         return;
@@ -187,11 +184,7 @@ fn start_worker(app: &AppState) {
     // The worker holds a weak reference so a dropped server (tests) does not live on.
     let weak = app.downgrade();
     tokio::spawn(async move {
-        let mut rest_until: Option<tokio::time::Instant> = None;
         loop {
-            if let Some(t) = rest_until.take() {
-                tokio::time::sleep_until(t).await;
-            }
             let Some(app) = weak.upgrade() else { return };
             let plan = app.refresher.take();
             if plan.is_empty() {
@@ -200,13 +193,8 @@ fn start_worker(app: &AppState) {
                 notify.notified().await;
                 continue;
             }
-            let started = tokio::time::Instant::now();
             run_plan(&app, plan).await;
             app.refresher.running.fetch_sub(1, Ordering::SeqCst);
-            // Rest as long as the plan took: under a stream of writes the worker uses at most
-            // about half a core, and the writes meanwhile coalesce into the next plan. A write
-            // after a quiet spell is handled at once (the rest is long over).
-            rest_until = Some(tokio::time::Instant::now() + started.elapsed().min(MAX_REST));
         }
     });
 }

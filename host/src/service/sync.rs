@@ -100,11 +100,25 @@ pub async fn applied_conf(app: &AppState, config_id: &str, node_id: &str) -> App
 
 async fn stage(app: &AppState, f: &NodeFacts, text: &str) -> AppResult<ConfigState> {
     let mut tx = app.db.begin().await?;
-    let cs = config_state::stage(&mut tx, &f.node_id, text).await?.ok_or_else(|| AppError::internal("node has no config state row"))?;
-    runtime::apply(&mut tx, &f.node_id, &f.config_id, &RuntimeWrite { config_sync_state: Some("in_sync"), ..Default::default() }).await?;
+    let cs = stage_tx(&mut tx, f, text).await?;
     tx.commit().await?;
     Ok(cs)
 }
+
+/// Stages `text` for a node and marks its runtime `in_sync`, inside a write. Lock order: the
+/// node row (key share, so a node or config delete waits for this write or this write for it),
+/// then the runtime row, then the state slot, the order `PUT /nodes` takes the latter two in
+/// (it resets the runtime, then marks state slots stale); other orders deadlocked against node
+/// updates and deletes on PostgreSQL.
+async fn stage_tx(tx: &mut crate::store::Tx, f: &NodeFacts, text: &str) -> AppResult<ConfigState> {
+    if !crate::store::nodes::lock_key_tx(tx, &f.node_id).await? {
+        return Err(AppError::new(ErrorCode::NodeNotFound, "Node not found").with("node_id", &f.node_id));
+    }
+    runtime::apply(tx, &f.node_id, &f.config_id, &RuntimeWrite { config_sync_state: Some("in_sync"), ..Default::default() }).await?;
+    let cs = config_state::stage(tx, &f.node_id, text).await?.ok_or_else(|| AppError::internal("node has no config state row"))?;
+    Ok(cs)
+}
+
 
 fn push_later(app: &AppState, config_id: &str) {
     let app = app.clone();
@@ -179,8 +193,24 @@ pub async fn auto_sync(app: &AppState, config_id: &str) -> AppResult<usize> {
             }
         }
         for f in &due {
-            let Some(d) = render::ensure_desired(app, &f.node_id).await? else { continue };
-            stage(app, f, &d.desired_text).await?;
+            // One transaction per node. The desired slot was just regenerated, so it is normally
+            // read and staged at once; a node that went stale meanwhile is rendered first.
+            let mut tx = app.db.begin().await?;
+            if !crate::store::nodes::lock_key_tx(&mut tx, &f.node_id).await? {
+                continue;
+            }
+            match crate::store::links::desired_tx(&mut tx, &f.node_id).await? {
+                Some(d) if !d.desired_stale => {
+                    stage_tx(&mut tx, f, &d.desired_text).await?;
+                    tx.commit().await?;
+                }
+                Some(_) => {
+                    drop(tx);
+                    let Some(d) = render::ensure_desired(app, &f.node_id).await? else { continue };
+                    stage(app, f, &d.desired_text).await?;
+                }
+                None => continue,
+            }
             staged += 1;
         }
     }

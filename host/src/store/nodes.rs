@@ -63,6 +63,18 @@ pub async fn get_tx(tx: &mut Tx, id: &str) -> StoreResult<Option<NodeRow>> {
     .await)?)
 }
 
+/// Locks a node row against deletion for the rest of the write (PostgreSQL `FOR KEY SHARE`;
+/// SQLite writes are serialised anyway). False when the node is gone. Taking it first orders a
+/// write on the node's dependent rows behind a node or config delete instead of deadlocking
+/// with its cascade.
+pub async fn lock_key_tx(tx: &mut Tx, id: &str) -> StoreResult<bool> {
+    let found: Option<String> = match tx {
+        Tx::Sqlite(t) => sqlx::query_scalar("SELECT id FROM nodes WHERE id = $1").bind(id).fetch_optional(&mut **t).await?,
+        Tx::Pg(t) => sqlx::query_scalar("SELECT id FROM nodes WHERE id = $1 FOR KEY SHARE").bind(id).fetch_optional(&mut **t).await?,
+    };
+    Ok(found.is_some())
+}
+
 /// Nodes of a config in creation order.
 pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<NodeRow>> {
     Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
