@@ -90,7 +90,8 @@ pub struct ConfigMemo {
     topo: Vec<link_store::TopoRow>,
     analysis: wfm_domain::topology::Analysis,
     /// Nodes that own a link row (the local side): their mesh workspaces list connections.
-    linked: HashSet<String>,
+    /// Built on first use (mesh workspaces only).
+    linked: OnceLock<HashSet<String>>,
     counters: NodeCounters,
     mqtt: bool,
     /// The `nodes` list (node views), serialised once and shared by the overview and every
@@ -111,7 +112,6 @@ impl ConfigMemo {
         let topo = link_store::topo_rows(&app.db, &config.id).await?;
         let analysis = mesh::analyze_rows(&config, &nodes, &topo);
         let index = nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
-        let linked = topo.iter().map(|r| r.local_node_id.clone()).collect();
         let counters = crate::store::configs::counters(&app.db, &config.id).await?;
         Ok(ConfigMemo {
             config,
@@ -119,12 +119,26 @@ impl ConfigMemo {
             index,
             topo,
             analysis,
-            linked,
+            linked: OnceLock::new(),
             counters,
             mqtt: app.settings.enable_mqtt_services,
             node_views: OnceLock::new(),
             validation: OnceLock::new(),
         })
+    }
+
+    fn has_links(&self, node_id: &str) -> bool {
+        self.linked
+            .get_or_init(|| {
+                let mut set = HashSet::with_capacity(self.nodes.len());
+                for r in &self.topo {
+                    if !set.contains(r.local_node_id.as_str()) {
+                        set.insert(r.local_node_id.clone());
+                    }
+                }
+                set
+            })
+            .contains(node_id)
     }
 
     fn node(&self, node_id: &str) -> Option<&NodeRow> {
@@ -461,7 +475,7 @@ impl PlanPayloads for MeshPlan<'_> {
             let Some(c) = self.config(config_id).await? else { return Ok(None) };
             let memo = &c.memo;
             let Some(node) = memo.node(node_id) else { return Ok(None) };
-            let ws = if memo.linked.contains(node_id) {
+            let ws = if memo.has_links(node_id) {
                 mesh::workspace(app, config_id, node_id).await?
             } else {
                 linkless_workspace(memo, node)
