@@ -8,6 +8,8 @@
 //! - `wg-preview` of a node with 999 peers (service call: one join + render), and the pure
 //!   render alone;
 //! - the overview projection of a 1000-node config with 1M link rows.
+//!
+//! Shorter runs: `WFM_BENCH_MESH_SIZES=1000` (node counts), `WFM_BENCH_MESH_SKIP=sqlite,regen,overview`.
 
 use std::time::{Duration, Instant};
 
@@ -82,6 +84,30 @@ async fn seed(app: &AppState, name: &str, n: usize) -> (String, Vec<String>) {
     (cfg.id, ids)
 }
 
+/// Node counts to run, `WFM_BENCH_MESH_SIZES=100,500,1000` by default; the preview and
+/// overview figures need 1000 as the last size.
+fn sizes() -> Vec<usize> {
+    std::env::var("WFM_BENCH_MESH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 500, 1000])
+}
+
+/// Parts to leave out, e.g. `WFM_BENCH_MESH_SKIP=sqlite,regen,overview` (shorter runs while
+/// working on one figure).
+fn skip(part: &str) -> bool {
+    std::env::var("WFM_BENCH_MESH_SKIP").is_ok_and(|s| s.split(',').any(|p| p.trim() == part))
+}
+
+/// Waits until the refresh worker has drained its queue (it renders every node a Quick Mesh
+/// touched), so figures are not taken while it shares the two cores and the SQLite writer.
+async fn settle(app: &AppState) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !app.refresher.idle() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -95,12 +121,14 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path) {
     println!("== {label}");
     let app = state(db_url, dir).await;
     let mut big = None;
-    for n in [100usize, 500, 1000] {
+    for n in sizes() {
         let (cfg, ids) = seed(&app, &format!("bench-{n}"), n).await;
         let body: wfm_domain::quick_mesh::Request = serde_json::from_value(json!({"mode": "full_mesh"})).expect("body");
         let t = Instant::now();
         let r = mesh::quick_generate(&app, &cfg, body.clone()).await.expect("quick mesh");
         let first = t.elapsed();
+        // The refresh worker re-renders every node after the first run: let it finish first.
+        settle(&app).await;
         // Again, now also deleting the rows of the first run.
         let t = Instant::now();
         mesh::quick_generate(&app, &cfg, body).await.expect("quick mesh");
@@ -115,15 +143,20 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path) {
         );
         // Desired configs: the refresh worker renders every stale node; measured here directly.
         let t = Instant::now();
-        let rendered = render::regenerate(&app, &cfg).await.expect("regenerate");
-        if rendered > 0 {
-            println!("  desired-config regeneration of {rendered} nodes: {}", ms(t.elapsed()));
+        if !skip("regen") {
+            let rendered = render::regenerate(&app, &cfg).await.expect("regenerate");
+            if rendered > 0 {
+                println!("  desired-config regeneration of {rendered} nodes: {}", ms(t.elapsed()));
+            }
         }
-        big = Some((cfg, ids));
+        big = Some((n, cfg, ids));
     }
-    let (cfg, ids) = big.expect("1000-node config");
+    let Some((1000, cfg, ids)) = big else {
+        app.db.close().await;
+        return;
+    };
     // Let the refresh worker finish its own regeneration so it does not share the CPU below.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    settle(&app).await;
 
     let mut samples = Vec::new();
     for _ in 0..30 {
@@ -145,7 +178,19 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path) {
         std::hint::black_box(text);
     }
     println!("  render alone (999 peers): median {:.3} ms", median(samples).as_secs_f64() * 1000.0);
+    let mut samples = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let rows = wfm::store::links::render_rows(&app.db, &ids[0]).await.expect("rows");
+        samples.push(t.elapsed());
+        assert_eq!(rows.len(), 999);
+    }
+    println!("  render-rows query alone (999 rows): median {:.3} ms", median(samples).as_secs_f64() * 1000.0);
 
+    if skip("overview") {
+        app.db.close().await;
+        return;
+    }
     let mut samples = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -161,7 +206,9 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path) {
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite:///{}", dir.path().join("bench.db").display());
-    run("SQLite", &url, dir.path()).await;
+    if !skip("sqlite") {
+        run("SQLite", &url, dir.path()).await;
+    }
     if let Ok(pg) = std::env::var("WFM_BENCH_PG_URL") {
         run("PostgreSQL", &pg, dir.path()).await;
     }

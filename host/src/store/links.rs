@@ -139,30 +139,37 @@ pub struct BulkLink<'a> {
     pub created_at: &'a str,
 }
 
-/// Parameters per row in the SQLite multi-row insert.
+/// Parameters per row in the SQLite multi-row insert (the per-config constants are bound once
+/// per statement, three more).
 #[cfg(test)]
-const SQLITE_ROW_PARAMS: usize = 12;
-/// Rows per SQLite statement: 12 × 2700 = 32400 ≤ 32766 (SQLite's parameter limit).
-const SQLITE_BATCH: usize = 2700;
+const SQLITE_ROW_PARAMS: usize = 9;
+/// Rows per SQLite statement: 3 + 9 × 3640 = 32763 ≤ 32766 (SQLite's parameter limit).
+const SQLITE_BATCH: usize = 3640;
 /// Rows per PostgreSQL `UNNEST` statement.
 const PG_BATCH: usize = 20_000;
 
 /// The SQLite statement uses anonymous `?` placeholders: SQLite resolves named or numbered
 /// ones (`$N`, `?N`) through a linear list per parameter, which makes preparing a statement
-/// with 30k of them quadratic (seconds); anonymous ones are just counted.
+/// with 30k of them quadratic (seconds); anonymous ones are just counted. The three constants
+/// (config, family, `updated_at`) come first, once per statement; each row binds only what
+/// varies, with the direction as 1/0, so a statement carries 3640 rows instead of 2700 (fewer
+/// statements, fewer statement-journal rounds, less binding).
 fn sqlite_insert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(200 + rows * 44);
+    let mut sql = String::with_capacity(400 + rows * 20);
     sql.push_str(
-        "INSERT INTO peer_links (id, local_node_id, peer_node_id, link_group_id, direction, allowed_ips, \
-         persistent_keepalive, preshared_key, created_at, config_id, endpoint_ref_family, updated_at, enabled, \
-         endpoint_mode, endpoint_port_mode, notes) VALUES ",
+        "INSERT INTO peer_links (config_id, endpoint_ref_family, updated_at, id, local_node_id, peer_node_id, \
+         link_group_id, direction, allowed_ips, persistent_keepalive, preshared_key, created_at, enabled, \
+         endpoint_mode, endpoint_port_mode, notes) \
+         SELECT ?, ?, ?, column1, column2, column3, column4, CASE column5 WHEN 1 THEN 'forward' ELSE 'reverse' END, \
+         column6, column7, column8, column9, 1, 'auto', 'ref_peer_listen_port', '' FROM (VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,1,'auto','ref_peer_listen_port','')");
+        sql.push_str("(?,?,?,?,?,?,?,?,?)");
     }
+    sql.push(')');
     sql
 }
 
@@ -174,21 +181,18 @@ pub async fn bulk_insert(tx: &mut Tx, config_id: &str, family: &str, now: &str, 
             let full_sql = sqlite_insert_sql(SQLITE_BATCH);
             for chunk in rows.chunks(SQLITE_BATCH) {
                 let sql = if chunk.len() == SQLITE_BATCH { full_sql.clone() } else { sqlite_insert_sql(chunk.len()) };
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(config_id).bind(family).bind(now);
                 for r in chunk {
                     q = q
                         .bind(&r.id)
                         .bind(r.local_node_id)
                         .bind(r.peer_node_id)
                         .bind(r.link_group_id)
-                        .bind(if r.forward { "forward" } else { "reverse" })
+                        .bind(r.forward)
                         .bind(r.allowed_ips)
                         .bind(r.persistent_keepalive)
                         .bind(r.preshared_key)
-                        .bind(r.created_at)
-                        .bind(config_id)
-                        .bind(family)
-                        .bind(now);
+                        .bind(r.created_at);
                 }
                 q.execute(&mut **t).await?;
             }
@@ -409,9 +413,9 @@ mod tests {
 
     #[test]
     fn sqlite_batch_fits_the_parameter_limit() {
-        assert!(SQLITE_BATCH * SQLITE_ROW_PARAMS <= 32_766);
+        assert!(3 + SQLITE_BATCH * SQLITE_ROW_PARAMS <= 32_766);
         let sql = sqlite_insert_sql(2);
-        assert_eq!(sql.matches('?').count(), 2 * SQLITE_ROW_PARAMS);
-        assert!(sql.ends_with("(?,?,?,?,?,?,?,?,?,?,?,?,1,'auto','ref_peer_listen_port',''),(?,?,?,?,?,?,?,?,?,?,?,?,1,'auto','ref_peer_listen_port','')"), "{sql}");
+        assert_eq!(sql.matches('?').count(), 3 + 2 * SQLITE_ROW_PARAMS);
+        assert!(sql.ends_with("FROM (VALUES (?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?))"), "{sql}");
     }
 }
