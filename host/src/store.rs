@@ -19,6 +19,7 @@ pub mod configs;
 pub mod control_logs;
 pub mod links;
 pub mod nodes;
+mod packed;
 pub mod runtime;
 pub mod plugins;
 pub mod settings;

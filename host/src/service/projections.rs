@@ -38,10 +38,10 @@ pub async fn topology_summary(app: &AppState, config: &ConfigRow) -> AppResult<w
 /// `GET /configs` with the topology counters filled in (a disabled config reports valid).
 pub async fn config_list(app: &AppState) -> AppResult<Vec<ConfigView>> {
     let mut views = configs::list(app).await?;
-    let counts: HashMap<String, i64> = link_store::counts(&app.db).await?.into_iter().collect();
+    let linked: HashSet<String> = crate::store::configs::ids_with_links(&app.db).await?.into_iter().collect();
     for v in views.iter_mut().filter(|v| v.enabled) {
         // A config without links can only carry the no-links warning, never an error.
-        if counts.get(&v.id).copied().unwrap_or(0) == 0 {
+        if !linked.contains(&v.id) {
             continue;
         }
         let row = configs::load(app, &v.id).await?;
@@ -56,9 +56,9 @@ pub async fn config_list(app: &AppState) -> AppResult<Vec<ConfigView>> {
 pub async fn system_topology(app: &AppState) -> AppResult<Value> {
     let mut items = Vec::new();
     let mut invalid_nodes = 0usize;
-    let counts: HashMap<String, i64> = link_store::counts(&app.db).await?.into_iter().collect();
+    let linked: HashSet<String> = crate::store::configs::ids_with_links(&app.db).await?.into_iter().collect();
     for row in crate::store::configs::list(&app.db).await? {
-        if !row.enabled || counts.get(&row.id).copied().unwrap_or(0) == 0 {
+        if !row.enabled || !linked.contains(&row.id) {
             continue;
         }
         let s = topology_summary(app, &row).await?.summary();

@@ -63,9 +63,15 @@ impl NodeFacts {
     }
 }
 
-const FACTS: &str = "SELECT n.id AS node_id, n.config_id AS config_id, n.name AS node_name, n.node_type AS node_type, \
-    n.enabled AS node_enabled, c.name AS config_name, c.enabled AS config_enabled, c.tunnel_protocol AS tunnel_protocol, \
-    c.awg_version AS awg_version FROM nodes n JOIN configs c ON c.id = n.config_id";
+macro_rules! facts_select {
+    () => {
+        "SELECT n.id AS node_id, n.config_id AS config_id, n.name AS node_name, n.node_type AS node_type, \
+         n.enabled AS node_enabled, c.name AS config_name, c.enabled AS config_enabled, c.tunnel_protocol AS tunnel_protocol, \
+         c.awg_version AS awg_version"
+    };
+}
+const FACTS_SELECT: &str = facts_select!();
+const FACTS: &str = concat!(facts_select!(), " FROM nodes n JOIN configs c ON c.id = n.config_id");
 
 /// Facts of one node (`None` when the node or its config is gone).
 pub async fn node_facts(db: &Db, node_id: &str) -> StoreResult<Option<NodeFacts>> {
@@ -94,12 +100,13 @@ pub async fn config_node_facts(db: &Db, config_id: &str) -> StoreResult<Vec<Node
 }
 
 /// Facts of the nodes of a config that auto-sync would stage now: enabled, `auto_sync`, with a
-/// desired config that differs from the staged one. The database filters, so a config costs a
-/// scan step per node rather than rows decoded here.
+/// desired config that differs from the staged one. Found from the partial index of due state
+/// rows (`ix_node_config_state_due`), so a config costs its due nodes, not a step per node.
 pub async fn auto_sync_due(db: &Db, config_id: &str) -> StoreResult<Vec<NodeFacts>> {
     Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeFacts>(sqlx::AssertSqlSafe(format!(
-        "{FACTS} JOIN node_config_state s ON s.node_id = n.id WHERE n.config_id = $1 AND n.enabled = $2 \
-         AND n.auto_sync = $2 AND s.desired_sha256 <> '' AND s.desired_sha256 <> s.staged_sha256 ORDER BY n.created_at, n.id"
+        "{FACTS_SELECT} FROM node_config_state s JOIN nodes n ON n.id = s.node_id JOIN configs c ON c.id = n.config_id \
+         WHERE s.config_id = $1 AND s.desired_sha256 <> '' AND s.desired_sha256 <> s.staged_sha256 \
+         AND n.enabled = $2 AND n.auto_sync = $2 ORDER BY n.created_at, n.id"
     )))
     .bind(config_id)
     .bind(true)

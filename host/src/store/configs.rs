@@ -197,3 +197,14 @@ pub async fn counters(db: &Db, config_id: &str) -> StoreResult<NodeCounters> {
     .await)?;
     Ok(row.unwrap_or_else(|| NodeCounters { config_id: config_id.to_string(), ..Default::default() }))
 }
+
+/// Ids of the configs that have at least one link row: one index probe per config (the config
+/// list and the system status only need to know whether a config has links, not how many, and
+/// counting them cost a step per link of every config).
+pub async fn ids_with_links(db: &Db) -> StoreResult<Vec<String>> {
+    Ok(on_pool!(db, |c| sqlx::query_scalar::<_, String>(
+        "SELECT c.id FROM configs c WHERE EXISTS (SELECT 1 FROM peer_links l WHERE l.config_id = c.id)"
+    )
+    .fetch_all(c)
+    .await)?)
+}

@@ -1,6 +1,9 @@
 //! `nodes` rows (spec 02 §2.2), the per-node rows made with a node, and the few link/runtime
 //! writes that node lifecycle changes imply (disable, type change, endpoint recalculation).
 
+use serde::de::SeqAccess;
+
+use super::packed::{Packed, col, flag, unpack};
 use super::{Db, StoreResult, Tx};
 use crate::{on_pool, on_tx};
 
@@ -75,24 +78,70 @@ pub async fn lock_key_tx(tx: &mut Tx, id: &str) -> StoreResult<bool> {
     Ok(found.is_some())
 }
 
-/// Nodes of a config in creation order.
+impl Packed for NodeRow {
+    /// Columns in [`COLS`] order.
+    fn read<'de, A: SeqAccess<'de>>(s: &mut A) -> Result<NodeRow, A::Error> {
+        Ok(NodeRow {
+            id: col(s)?,
+            config_id: col(s)?,
+            name: col(s)?,
+            ipv4_address: col(s)?,
+            ipv6_address: col(s)?,
+            listen_port: col(s)?,
+            virtual_ip: col(s)?,
+            mtu: col(s)?,
+            dns: col(s)?,
+            auto_sync: flag(s)?,
+            enabled: flag(s)?,
+            node_type: col(s)?,
+            public_key: col(s)?,
+            private_key: col(s)?,
+            tags_json: col(s)?,
+            pre_up_json: col(s)?,
+            post_up_json: col(s)?,
+            pre_down_json: col(s)?,
+            post_down_json: col(s)?,
+            awg_jc: col(s)?,
+            awg_jmin: col(s)?,
+            awg_jmax: col(s)?,
+            awg_i1: col(s)?,
+            awg_i2: col(s)?,
+            awg_i3: col(s)?,
+            awg_i4: col(s)?,
+            awg_i5: col(s)?,
+            awg_options_json: col(s)?,
+            created_at: col(s)?,
+            updated_at: col(s)?,
+        })
+    }
+}
+
+/// A config's nodes packed into one value (see [`super::packed`]), in creation order.
+fn list_sql(pg: bool) -> String {
+    if pg {
+        format!("SELECT json_agg(json_build_array({COLS}) ORDER BY created_at ASC, id ASC)::text FROM nodes WHERE config_id = $1")
+    } else {
+        format!("SELECT json_group_array(json_array({COLS}) ORDER BY created_at ASC, id ASC) FROM nodes WHERE config_id = $1")
+    }
+}
+
+/// Nodes of a config in creation order (read as one packed value: the rows of a large config
+/// cost their decoding, not a driver round per row).
 pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<NodeRow>> {
-    Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM nodes WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
-    )))
-    .bind(config_id)
-    .fetch_all(c)
-    .await)?)
+    let packed: Option<String> = match db {
+        Db::Sqlite { read, .. } => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(false))).bind(config_id).fetch_one(read).await?,
+        Db::Pg(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(true))).bind(config_id).fetch_one(p).await?,
+    };
+    unpack(packed)
 }
 
 /// Nodes of a config in creation order, inside a write.
 pub async fn list_for_config_tx(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<NodeRow>> {
-    Ok(on_tx!(tx, |c| sqlx::query_as::<_, NodeRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM nodes WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
-    )))
-    .bind(config_id)
-    .fetch_all(c)
-    .await)?)
+    let packed: Option<String> = match tx {
+        Tx::Sqlite(t) => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(false))).bind(config_id).fetch_one(&mut **t).await?,
+        Tx::Pg(t) => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(true))).bind(config_id).fetch_one(&mut **t).await?,
+    };
+    unpack(packed)
 }
 
 const VIPS_SQLITE: &str =
