@@ -116,32 +116,36 @@ impl Packed for NodeRow {
     }
 }
 
-/// A config's nodes packed into one value (see [`super::packed`]), in creation order.
-fn list_sql(pg: bool) -> String {
-    if pg {
-        format!("SELECT json_agg(json_build_array({COLS}) ORDER BY created_at ASC, id ASC)::text FROM nodes WHERE config_id = $1")
-    } else {
-        format!("SELECT json_group_array(json_array({COLS}) ORDER BY created_at ASC, id ASC) FROM nodes WHERE config_id = $1")
-    }
+/// SQLite: a config's nodes packed into one value (see [`super::packed`]), in creation order.
+fn packed_list_sql() -> String {
+    format!("SELECT json_group_array(json_array({COLS}) ORDER BY created_at ASC, id ASC) FROM nodes WHERE config_id = $1")
 }
 
-/// Nodes of a config in creation order (read as one packed value: the rows of a large config
-/// cost their decoding, not a driver round per row).
+/// PostgreSQL: one row per node (its driver decodes rows in the task; packing them through
+/// `json_build_array` measured slower there).
+fn rows_list_sql() -> String {
+    format!("SELECT {COLS} FROM nodes WHERE config_id = $1 ORDER BY created_at ASC, id ASC")
+}
+
+/// Nodes of a config in creation order (on SQLite read as one packed value: the rows of a
+/// large config cost their decoding, not a driver round per row).
 pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<NodeRow>> {
-    let packed: Option<String> = match db {
-        Db::Sqlite { read, .. } => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(false))).bind(config_id).fetch_one(read).await?,
-        Db::Pg(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(true))).bind(config_id).fetch_one(p).await?,
-    };
-    unpack(packed)
+    match db {
+        Db::Sqlite { read, .. } => {
+            unpack(sqlx::query_scalar(sqlx::AssertSqlSafe(packed_list_sql())).bind(config_id).fetch_one(read).await?)
+        }
+        Db::Pg(p) => Ok(sqlx::query_as(sqlx::AssertSqlSafe(rows_list_sql())).bind(config_id).fetch_all(p).await?),
+    }
 }
 
 /// Nodes of a config in creation order, inside a write.
 pub async fn list_for_config_tx(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<NodeRow>> {
-    let packed: Option<String> = match tx {
-        Tx::Sqlite(t) => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(false))).bind(config_id).fetch_one(&mut **t).await?,
-        Tx::Pg(t) => sqlx::query_scalar(sqlx::AssertSqlSafe(list_sql(true))).bind(config_id).fetch_one(&mut **t).await?,
-    };
-    unpack(packed)
+    match tx {
+        Tx::Sqlite(t) => {
+            unpack(sqlx::query_scalar(sqlx::AssertSqlSafe(packed_list_sql())).bind(config_id).fetch_one(&mut **t).await?)
+        }
+        Tx::Pg(t) => Ok(sqlx::query_as(sqlx::AssertSqlSafe(rows_list_sql())).bind(config_id).fetch_all(&mut **t).await?),
+    }
 }
 
 const VIPS_SQLITE: &str =

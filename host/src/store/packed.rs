@@ -1,13 +1,13 @@
-//! Many rows read as one value. The drivers hand rows over one at a time (SQLite: every value
-//! of every row copied and sent from the connection's thread), which made reading a config's
+//! Many rows read as one value (SQLite). Its driver hands rows over one at a time, every value
+//! of every row copied and sent from the connection's thread, which made reading a config's
 //! 1000 nodes cost ~10 µs per row. For the lists every projection reads, the database packs
-//! the rows into one JSON array of arrays (`json_group_array(json_array(..))` on SQLite,
-//! `json_agg(json_build_array(..))` on PostgreSQL) and the rows are decoded here from that
-//! text, in the column order of the query.
+//! the rows into one JSON array of arrays (`json_group_array(json_array(..))`) and the rows are
+//! decoded here from that text, in the column order of the query. (PostgreSQL reads rows as
+//! they are: `json_agg(json_build_array(..))` measured slower there than its row decoding.)
 //!
 //! Values keep their meaning through JSON: text stays text (never re-read as JSON), `i64`
-//! integers are exact, NULL is `null`; booleans arrive as `0`/`1` from SQLite and as
-//! `true`/`false` from PostgreSQL, both accepted by [`flag`] and [`opt_flag`].
+//! integers are exact, NULL is `null`; booleans arrive as `0`/`1` (and `true`/`false` are
+//! accepted too), see [`flag`] and [`opt_flag`].
 
 use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 

@@ -146,22 +146,35 @@ const OVERVIEW_FROM: &str = "FROM nodes n \
     WHERE n.config_id = $1";
 
 /// [`OverviewRow`]s of a config's nodes: one query instead of the runtime, client-state and
-/// sync-slot lists, and only the columns the overview shows, packed into one value (see
-/// [`super::packed`]) so a large config costs no driver round per row.
+/// sync-slot lists, and only the columns the overview shows. On SQLite the rows are packed into
+/// one value (see [`super::packed`]) so a large config costs no driver round per row; the
+/// PostgreSQL driver decodes rows in the task and reads them as they are (packing them through
+/// `json_build_array` measured slower there).
 pub async fn overview_rows(db: &Db, config_id: &str) -> StoreResult<Vec<OverviewRow>> {
-    let packed: Option<String> = match db {
-        Db::Sqlite { read, .. } => {
+    match db {
+        Db::Sqlite { read, .. } => unpack(
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT json_group_array(json_array({OVERVIEW_COLS})) {OVERVIEW_FROM}")))
                 .bind(config_id)
                 .fetch_one(read)
-                .await?
-        }
-        Db::Pg(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT json_agg(json_build_array({OVERVIEW_COLS}))::text {OVERVIEW_FROM}")))
-                .bind(config_id)
-                .fetch_one(p)
-                .await?
-        }
-    };
-    unpack(packed)
+                .await?,
+        ),
+        Db::Pg(p) => Ok(sqlx::query_as::<_, OverviewRow>(
+            "SELECT n.id AS node_id, r.node_id AS rt_node_id, r.online, r.connectivity_state, r.wg_running, r.wg_runtime_state, \
+               r.config_sync_state, r.peers_online, r.peers_total, r.last_seen, r.last_probe_sent_at, r.last_probe_ack_at, \
+               cl.node_id AS cl_node_id, cl.client_initialized, cl.client_presence_state, \
+               COALESCE(s.desired_sha256, '') AS desired_sha256, COALESCE(s.desired_version, 0) AS desired_version, \
+               COALESCE(s.staged_sha256, '') AS staged_sha256, COALESCE(s.staged_version, 0) AS staged_version, \
+               COALESCE(s.confirmed_sha256, '') AS confirmed_sha256, COALESCE(s.confirmed_version, 0) AS confirmed_version, \
+               COALESCE(s.reported_local_sha256, '') AS reported_local_sha256, \
+               COALESCE(s.reported_local_version, 0) AS reported_local_version \
+             FROM nodes n \
+             LEFT JOIN endpoint_runtime_status r ON r.node_id = n.id \
+             LEFT JOIN node_client_state cl ON cl.node_id = n.id \
+             LEFT JOIN node_config_state s ON s.node_id = n.id \
+             WHERE n.config_id = $1",
+        )
+        .bind(config_id)
+        .fetch_all(p)
+        .await?),
+    }
 }
