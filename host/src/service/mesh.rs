@@ -518,16 +518,15 @@ pub async fn quick_generate(app: &AppState, config_id: &str, req: quick_mesh::Re
             }
         }
         let mut tx = app.db.begin().await?;
-        let deleted = store::delete_for_config(&mut tx, config_id).await?;
-        match store::bulk_insert(&mut tx, config_id, plan.family.as_str(), &now_iso, &rows).await {
-            Ok(()) => {}
+        let deleted = match store::replace_for_config(&mut tx, config_id, plan.family.as_str(), &now_iso, &rows).await {
+            Ok(deleted) => deleted,
             Err(StoreError::Conflict(msg)) if attempt < ATTEMPTS => {
                 tracing::warn!(config_id, attempt, error = %msg, "quick mesh insert conflicted; retrying with fresh ids");
                 drop(tx);
                 continue;
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         node_store::mark_stale_config(&mut tx, config_id).await?;
         tx.commit().await?;
         break deleted;
