@@ -175,7 +175,7 @@ fn sse(s: &TestServer, token: &str) -> (mpsc::UnboundedReceiver<Value>, tokio::t
 
 /// Waits for an SSE event of `kind` whose payload satisfies `f`.
 async fn sse_wait(rx: &mut mpsc::UnboundedReceiver<Value>, kind: &str, f: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, rx.recv()).await {
@@ -200,7 +200,7 @@ async fn set_last_reachable(s: &TestServer, node: &str, minutes_ago: u64) {
 async fn detect_loop(backend: Backend) {
     let b = Mosquitto::start();
     let (s, token) = start(backend, &b).await;
-    s.state.mqtt.set_detect_wait(Duration::from_millis(2000));
+    s.state.mqtt.set_detect_wait(Duration::from_millis(5000));
     seed(&s, "wireguard", None).await;
     let root = tempfile::tempdir().unwrap();
 
@@ -208,7 +208,7 @@ async fn detect_loop(backend: Backend) {
     let bound_a = bind(&s, &token, A, root.path()).await;
     let runner = Runner::dry_run(None);
     let (mut erx, stop_tx, agent) = run_agent(&bound_a, runner.clone());
-    wait_until(15, || async { status(&s, &token, A).await["client_state"]["client_presence_state"] == "online" }).await;
+    wait_until(45, || async { status(&s, &token, A).await["client_state"]["client_presence_state"] == "online" }).await;
     let st = status(&s, &token, A).await;
     assert_eq!(st["client_state"]["last_detect_ack_at"], Value::Null);
     assert_eq!(st["runtime"]["last_probe_sent_at"], Value::Null);
@@ -223,7 +223,7 @@ async fn detect_loop(backend: Backend) {
     let hb = json!({"type": "heartbeat", "request_id": "", "config_id": CFG, "node_id": B, "boot_id": "boot-1", "session_id": "session-1",
         "sent_at": "2026-01-01T00:00:00Z", "payload": {"client_online": true, "wg_online": true}});
     mute.publish(&topic(CFG, B, Kind::Heartbeat), hb.to_string()).await;
-    wait_until(10, || async { status(&s, &token, B).await["runtime"]["wg_running"] == true }).await;
+    wait_until(30, || async { status(&s, &token, B).await["runtime"]["wg_running"] == true }).await;
 
     // D: bound, then disabled; C never bound; S static.
     bind(&s, &token, D, root.path()).await;
@@ -240,9 +240,9 @@ async fn detect_loop(backend: Backend) {
 
     // A console subscribes: the next round probes A and B only.
     let (mut events, sse_task) = sse(&s, &token);
-    wait_until(5, || async { s.state.events.subscriber_count() == 1 }).await;
+    wait_until(15, || async { s.state.events.subscriber_count() == 1 }).await;
     let mqtt = &s.state.mqtt;
-    let round = detects(&mut spy, 5, 700, || mqtt.set_detect_interval(Duration::from_secs(3600))).await;
+    let round = detects(&mut spy, 15, 2100, || mqtt.set_detect_interval(Duration::from_secs(3600))).await;
     let nodes: Vec<&str> = round.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(nodes, vec![A, B], "one round must probe exactly the bound, enabled, dynamic nodes");
     let wg = json!({"tunnel_protocol": "wireguard", "awg_version": null});
@@ -262,7 +262,7 @@ async fn detect_loop(backend: Backend) {
 
     // The agent answers; the answer is recorded (spec 03 §6.1 `detect/ack`).
     assert_eq!(agent_handled(&mut erx, &rid_a).await, ("applied".to_string(), "Detect completed.".to_string()));
-    wait_until(10, || async { status(&s, &token, A).await["client_state"]["last_detect_ack_at"].is_string() }).await;
+    wait_until(30, || async { status(&s, &token, A).await["client_state"]["last_detect_ack_at"].is_string() }).await;
     let st = status(&s, &token, A).await;
     let (rt, cs) = (&st["runtime"], &st["client_state"]);
     assert_eq!(rt["last_connectivity_reason"], "detect-ack", "{st}");
@@ -333,19 +333,19 @@ async fn detect_loop(backend: Backend) {
     // A detect answer revives the expired node.
     let r = s.post(&probe_path(), Some(&token), json!({"node_ids": [A]})).await;
     assert_eq!(r.ok()["dispatched"].as_array().unwrap().len(), 1);
-    let round = detects(&mut spy, 5, 300, || {}).await;
+    let round = detects(&mut spy, 15, 1000, || {}).await;
     agent_handled(&mut erx, round[0].1["request_id"].as_str().unwrap()).await;
-    wait_until(10, || async { status(&s, &token, A).await["client_state"]["client_presence_state"] == "online" }).await;
+    wait_until(30, || async { status(&s, &token, A).await["client_state"]["client_presence_state"] == "online" }).await;
     assert_eq!(status(&s, &token, A).await["runtime"]["last_connectivity_reason"], "detect-ack");
 
     // With the interface up the answer says so.
     s.post(&format!("{}/endpoint/control", np(A)), Some(&token), json!({"action": "start"})).await.ok();
-    wait_until(10, || async { status(&s, &token, A).await["runtime"]["wg_running"] == true }).await;
+    wait_until(30, || async { status(&s, &token, A).await["runtime"]["wg_running"] == true }).await;
     let r = s.post(&probe_path(), Some(&token), json!({"node_ids": [A]})).await;
     assert_eq!(r.ok()["dispatched"].as_array().unwrap().len(), 1);
-    let round = detects(&mut spy, 5, 300, || {}).await;
+    let round = detects(&mut spy, 15, 1000, || {}).await;
     agent_handled(&mut erx, round[0].1["request_id"].as_str().unwrap()).await;
-    wait_until(10, || async { status(&s, &token, A).await["runtime"]["detect_wg_online"] == true }).await;
+    wait_until(30, || async { status(&s, &token, A).await["runtime"]["detect_wg_online"] == true }).await;
     let rt = status(&s, &token, A).await["runtime"].clone();
     assert_eq!(rt["wg_runtime_state"], "running");
     assert_eq!(rt["wg_running"], true);
@@ -362,7 +362,7 @@ async fn detect_loop(backend: Backend) {
     .await;
     set_last_reachable(&s, B, 91).await;
     s.state.mqtt.set_detect_interval(Duration::from_millis(200));
-    let round = detects(&mut spy, 5, 300, || mqtt.set_detect_interval(Duration::from_secs(3600))).await;
+    let round = detects(&mut spy, 15, 1000, || mqtt.set_detect_interval(Duration::from_secs(3600))).await;
     let cs_b = wfm::store::client_state::get(&s.state.db, B).await.unwrap().unwrap();
     assert_eq!(round.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec![A, B], "offline but bound nodes are probed too");
     assert_eq!(cs_b.client_presence_state, "offline", "the round did not apply the TTL");
@@ -384,7 +384,7 @@ async fn probe_batch(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
     let bound_a = bind(&s, &token, A, root.path()).await;
     let (mut erx, stop_tx, agent) = run_agent(&bound_a, Runner::dry_run(None));
-    wait_until(15, || async { status(&s, &token, A).await["client_state"]["client_presence_state"] == "online" }).await;
+    wait_until(45, || async { status(&s, &token, A).await["client_state"]["client_presence_state"] == "online" }).await;
     let mut tx = s.state.db.begin().await.unwrap();
     wfm::exec!(&mut tx, "UPDATE nodes SET enabled = $2 WHERE id = $1", D, false).unwrap();
     tx.commit().await.unwrap();
@@ -406,7 +406,7 @@ async fn probe_batch(backend: Backend) {
         let secs: i64 = secs.parse().unwrap();
         assert!((before..=before + 5).contains(&secs), "{rid}");
     }
-    let round = detects(&mut spy, 5, 700, || {}).await;
+    let round = detects(&mut spy, 15, 2100, || {}).await;
     assert_eq!(round.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec![A, B, C]);
     let awg = json!({"tunnel_protocol": "amneziawg_2", "awg_version": "2.0"});
     for (node, env) in &round {
@@ -417,12 +417,12 @@ async fn probe_batch(backend: Backend) {
     assert!(dispatched.iter().all(|d| d["request_id"] != rid_a.as_str()));
 
     assert_eq!(agent_handled(&mut erx, &rid_a).await.0, "applied");
-    wait_until(10, || async { status(&s, &token, A).await["client_state"]["last_detect_ack_at"].is_string() }).await;
+    wait_until(30, || async { status(&s, &token, A).await["client_state"]["last_detect_ack_at"].is_string() }).await;
     let rt = status(&s, &token, A).await["runtime"].clone();
     assert_eq!(rt["last_connectivity_reason"], "detect-ack");
     assert_eq!(rt["detect_client_online"], true);
     // Unbound C times out after the wait.
-    wait_until(5, || async {
+    wait_until(15, || async {
         item(&snapshot(&s, &token).await, C)["connectivity_state"] == "offline"
             && status(&s, &token, C).await["runtime"]["last_connectivity_reason"] == "detect-timeout"
     })
@@ -439,7 +439,7 @@ async fn probe_batch(backend: Backend) {
     let d = r.ok()["dispatched"].as_array().unwrap().clone();
     assert_eq!(d.len(), 1);
     assert_eq!(d[0]["node_id"], C);
-    assert_eq!(detects(&mut spy, 5, 300, || {}).await.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), vec![C.to_string()]);
+    assert_eq!(detects(&mut spy, 15, 1000, || {}).await.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), vec![C.to_string()]);
     let r = s.post(&probe_path(), Some(&token), json!({"node_ids": [D, S, "node_unknown00000"]})).await;
     assert_eq!(r.ok().clone(), json!({"dispatched": [], "skipped": []}));
     assert_eq!(spy.wait_for(1, |m| matches!(m, Seen::Message(..))).await, None, "a detect went to a disabled/static node");
@@ -479,7 +479,7 @@ async fn probe_batch_broker_down(backend: Backend) {
     let r = s.post(&probe_path(), Some(&token), json!({"node_ids": [A, C]})).await;
     let d = r.ok()["dispatched"].as_array().unwrap().clone();
     assert_eq!(d.iter().map(|x| x["node_id"].clone()).collect::<Vec<_>>(), vec![json!(A), json!(C)]);
-    wait_until(3, || async {
+    wait_until(9, || async {
         let snap = snapshot(&s, &token).await;
         [A, C].iter().all(|n| item(&snap, n)["last_probe_sent_at"].is_string() && item(&snap, n)["last_connectivity_reason"] == "detect-timeout")
     })

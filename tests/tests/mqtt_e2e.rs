@@ -97,7 +97,7 @@ async fn e2e_channel(backend: Backend) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opts = AgentOptions { runner: runner.clone(), reconnect_delay: Duration::from_millis(300), ..Default::default() };
     let agent = tokio::spawn(run_profile(bound.dir.clone(), opts, Some(etx), stop_rx));
-    wait_until(15, || async { status(&s, &token, a).await["client_state"]["client_presence_state"] == "online" }).await;
+    wait_until(45, || async { status(&s, &token, a).await["client_state"]["client_presence_state"] == "online" }).await;
     let st = status(&s, &token, a).await;
     assert_eq!(st["client_state"]["client_initialized"], true);
     assert!(st["client_state"]["boot_id"].as_str().unwrap().starts_with("boot-"));
@@ -168,7 +168,7 @@ async fn e2e_channel(backend: Backend) {
     // Broker outage: control answers 503 with a failed log; the rest keeps working.
     let bound_b = bind(&s, &token, other, root.path()).await;
     b.halt();
-    wait_until(15, || async { !s.state.mqtt.is_connected() }).await;
+    wait_until(45, || async { !s.state.mqtt.is_connected() }).await;
     let r = s.post(&format!("{}/endpoint/control", np(other)), Some(&token), json!({"action": "start"})).await;
     let e = r.err(503, "MQTT_CONTROL_UNAVAILABLE").clone();
     assert!(e["detail"]["detail"].is_string());
@@ -180,7 +180,7 @@ async fn e2e_channel(backend: Backend) {
     assert_ne!(bound_a2.file.mqtt.password, bound.file.mqtt.password);
     // Recovery: reconnect + reconcile creates the user bound during the outage.
     b.resume();
-    wait_until(20, || async { s.state.mqtt.is_connected() }).await;
+    wait_until(60, || async { s.state.mqtt.is_connected() }).await;
     let mut fresh = RawClient::connect(b.port, &bound_a2.file.mqtt.client_id, &bound_a2.file.mqtt.username, &bound_a2.file.mqtt.password);
     assert_eq!(fresh.next(5).await, Some(Seen::Connected), "reconcile did not restore the user bound during the outage");
     assert!(!fresh.subscribe(&topic(CFG, other, Kind::Control)).await, "broker granted a foreign subscription");
@@ -233,7 +233,7 @@ async fn emqx_mode(backend: Backend) {
     .await;
     s.state.mqtt.set_retry_delay(Duration::from_millis(300));
     let token = s.setup_admin().await;
-    wait_until(20, || async { s.state.mqtt.is_connected() }).await;
+    wait_until(60, || async { s.state.mqtt.is_connected() }).await;
     // Start-up reconcile: server superuser created, stale node user deleted and kicked.
     let users = fake.users();
     assert!(users[ADMIN].is_superuser);
