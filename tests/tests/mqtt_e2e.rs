@@ -112,6 +112,14 @@ async fn e2e_channel(backend: Backend) {
     assert_eq!(st["config_state"]["wg_config_version_state"], "latest");
     assert_eq!(std::fs::read_to_string(bound.dir.join("mesh-a.conf")).unwrap(), text);
 
+    // A manual stage (hand-edited applied config) is pushed to the online agent by itself and
+    // its ACK confirms the new version (the pending push of spec 03 §8.5).
+    let edited = "[Interface]\nPrivateKey = a\n# hand edit\n";
+    let put = s.put(&format!("{}/applied-conf", np(a)), Some(&token), json!({"content": edited})).await.ok().clone();
+    assert_eq!(put["status"], "staged_outdated");
+    wait_until(45, || async { status(&s, &token, a).await["config_state"]["confirmed_sha256"] == wfm::util::sha256_hex(edited) }).await;
+    assert_eq!(std::fs::read_to_string(bound.dir.join("mesh-a.conf")).unwrap(), edited);
+
     // start / wg_show / stop round trips.
     let rid = control(&s, &token, a, "start").await;
     wait_log(&s, &token, a, &rid, "acked").await;

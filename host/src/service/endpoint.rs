@@ -128,21 +128,12 @@ pub async fn push_pending(app: &AppState, config_id: &str, requested_by: &str) -
     if !app.mqtt.enabled || !app.mqtt.is_connected() {
         return 0;
     }
-    let Ok(nodes) = client_state::config_node_facts(&app.db, config_id).await else { return 0 };
+    let Ok(nodes) = client_state::push_candidates(&app.db, config_id).await else { return 0 };
     let mut n = 0;
-    for f in nodes.iter().filter(|f| f.is_dynamic() && f.node_enabled && f.config_enabled) {
-        let cs = client_state::get(&app.db, &f.node_id).await.ok().flatten();
-        let rt = runtime::get(&app.db, &f.node_id).await.ok().flatten();
-        let cfg = config_state::get(&app.db, &f.node_id).await.ok().flatten().unwrap_or_default();
-        let eligible = cs.is_some_and(|c| c.client_initialized)
-            && rt.is_some_and(|r| r.online)
-            && !cfg.staged_sha256.is_empty()
-            && cfg.staged_sha256 != cfg.confirmed_sha256;
-        if eligible {
-            match push_config(app, f, requested_by).await {
-                Ok(_) => n += 1,
-                Err(e) => tracing::warn!(node_id = %f.node_id, error = %e.message, "pending push failed"),
-            }
+    for f in &nodes {
+        match push_config(app, f, requested_by).await {
+            Ok(_) => n += 1,
+            Err(e) => tracing::warn!(node_id = %f.node_id, error = %e.message, "pending push failed"),
         }
     }
     n

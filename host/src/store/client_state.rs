@@ -114,6 +114,25 @@ pub async fn auto_sync_due(db: &Db, config_id: &str) -> StoreResult<Vec<NodeFact
     .await)?)
 }
 
+/// Facts of the nodes of a config whose staged config awaits a push (spec 03 §8.5 pending
+/// push): enabled dynamic nodes of an enabled config, bound, online, with a staged config that
+/// is not the confirmed one. One query for the config, not three reads per node.
+pub async fn push_candidates(db: &Db, config_id: &str) -> StoreResult<Vec<NodeFacts>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, NodeFacts>(sqlx::AssertSqlSafe(format!(
+        "{FACTS} JOIN node_client_state cs ON cs.node_id = n.id \
+         JOIN endpoint_runtime_status r ON r.node_id = n.id \
+         JOIN node_config_state s ON s.node_id = n.id \
+         WHERE n.config_id = $1 AND n.node_type = 'dynamic' AND n.enabled = $2 AND c.enabled = $2 \
+         AND cs.client_initialized = $2 AND r.online = $2 \
+         AND s.staged_sha256 <> '' AND s.staged_sha256 <> s.confirmed_sha256 \
+         ORDER BY n.created_at, n.id"
+    )))
+    .bind(config_id)
+    .bind(true)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// Whether a config exists, and whether it is enabled.
 pub async fn config_enabled(db: &Db, config_id: &str) -> StoreResult<Option<bool>> {
     let r: Option<(bool,)> = on_pool!(db, |c| sqlx::query_as("SELECT enabled FROM configs WHERE id = $1")
