@@ -168,6 +168,14 @@ async fn isolated_creates(s: &Server, cfg: &str, from: usize, to: usize) -> Vec<
     times
 }
 
+/// [`isolated_creates`] after `at` existing nodes, printed and added to the summary.
+async fn isolated_row(s: &Server, cfg: &str, at: usize, rows: &mut Vec<Row>) {
+    let iso = isolated_creates(s, cfg, at + 1, at + ISOLATED).await;
+    let value = format!("median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
+    println!("  isolated creates at {at} existing: {value}");
+    rows.push(Row { label: format!("create alone, worker idle, subscriber ({at}-{} existing)", at + ISOLATED - 1), value });
+}
+
 /// An SSE subscriber in the process (like an open browser tab): drains the bus and counts.
 struct Watcher {
     count: Arc<AtomicU64>,
@@ -254,12 +262,7 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path, big: usize) -> Ve
     windows(&s, &mut watcher, &cfg, 0, &mut rows).await;
     let at = 2 * WINDOW;
     watcher.start(&s.app);
-    let iso = isolated_creates(&s, &cfg, at + 1, at + ISOLATED).await;
-    println!("  isolated creates at {at} existing: median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
-    rows.push(Row {
-        label: format!("create alone, worker idle, subscriber ({at}-{} existing)", at + ISOLATED - 1),
-        value: format!("median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99))),
-    });
+    isolated_row(&s, &cfg, at, &mut rows).await;
     let mut next = at + ISOLATED + 1;
 
     // Fill up to `big` nodes with a subscriber, printing the rate of every 100.
@@ -277,12 +280,7 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path, big: usize) -> Ve
     windows(&s, &mut watcher, &cfg, big, &mut rows).await;
     let at = big + 2 * WINDOW;
     watcher.start(&s.app);
-    let iso = isolated_creates(&s, &cfg, at + 1, at + ISOLATED).await;
-    println!("  isolated creates at {at} existing: median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99)));
-    rows.push(Row {
-        label: format!("create alone, worker idle, subscriber ({at}-{} existing)", at + ISOLATED - 1),
-        value: format!("median {:.2} ms, p99 {:.2} ms", ms(pct(&iso, 0.5)), ms(pct(&iso, 0.99))),
-    });
+    isolated_row(&s, &cfg, at, &mut rows).await;
     drained(&s).await;
     watcher.stop().await;
     println!("  {} SSE events received in all", watcher.count.load(Ordering::Relaxed));

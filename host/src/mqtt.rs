@@ -138,9 +138,9 @@ impl MqttService {
     }
 
     /// Starts the Mosquitto dynsec connection when that backend is selected (needs a runtime).
-    pub(crate) fn init_broker(&self, settings: &Settings) {
+    pub(crate) async fn init_broker(&self, settings: &Settings) {
         if self.enabled && self.broker_kind == MqttBroker::Mosquitto && read(&self.broker).is_none() {
-            let transport = match tls::server_transport(settings) {
+            let transport = match tls::server_transport(settings).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(error = %e, "Mosquitto dynamic-security client unavailable");

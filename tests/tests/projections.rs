@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wfm::AppState;
-use wfm::service::{configs, endpoint, mesh, nodes, projections, render, tags};
+use wfm::service::{configs, endpoint, mesh, nodes, render, tags};
 use wfm::store::{client_state, runtime};
 use wfm_e2e::{Backend, TestServer, both_backends};
 
@@ -72,7 +72,7 @@ mod reference {
                 "wg_running": rt.is_some_and(|r| r.wg_running),
                 "wg_runtime_state": rt.map(|r| r.wg_runtime_state.as_str()).unwrap_or("unknown"),
                 "config_sync_state": rt.map(|r| r.config_sync_state.as_str()).unwrap_or("unknown"),
-                "server_apply_status": if n.enabled { projections::apply_status(&sy) } else { "unknown" },
+                "server_apply_status": if n.enabled { wfm::service::sync::apply_status(&sy.desired_sha256, &sy.staged_sha256) } else { "unknown" },
                 "peers_online": rt.map(|r| r.peers_online).unwrap_or(0), "peers_total": rt.map(|r| r.peers_total).unwrap_or(0),
                 "last_seen": rt.and_then(|r| r.last_seen.clone()),
                 "last_probe_sent_at": rt.and_then(|r| r.last_probe_sent_at.clone()),
@@ -87,7 +87,7 @@ mod reference {
                     "staged_sha256": sy.staged_sha256, "staged_version": sy.staged_version,
                     "confirmed_sha256": sy.confirmed_sha256, "confirmed_version": sy.confirmed_version,
                     "reported_local_sha256": sy.reported_local_sha256, "reported_local_version": sy.reported_local_version,
-                    "status": projections::apply_status(&sy),
+                    "status": wfm::service::sync::apply_status(&sy.desired_sha256, &sy.staged_sha256),
                     "runtime_status": rt.map(|r| r.config_sync_state.as_str()).unwrap_or("unknown"),
                     "topology_valid": summary.valid, "topology_messages": analysis.sync_messages(),
                 }));

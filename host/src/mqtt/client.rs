@@ -18,7 +18,6 @@ pub fn start(app: &AppState) {
     if !app.mqtt.enabled {
         return;
     }
-    app.mqtt.init_broker(&app.settings);
     let stop = app.mqtt.stop_signal();
     tokio::spawn(connection_loop(app.clone(), stop.clone()));
     tokio::spawn(crate::mqtt::dispatch::timeout_sweeper(app.clone(), stop.clone()));
@@ -48,6 +47,7 @@ fn fail(app: &AppState, msg: &str) {
 }
 
 async fn connection_loop(app: AppState, mut stop: watch::Receiver<bool>) {
+    app.mqtt.init_broker(&app.settings).await;
     // Ingress worker: upstream messages are applied one at a time, in arrival order.
     let (tx, mut rx) = mpsc::channel::<(String, Vec<u8>)>(8192);
     let worker_app = app.clone();
@@ -103,7 +103,7 @@ async fn session(app: &AppState, tx: &mpsc::Sender<(String, Vec<u8>)>, stop: &mu
         Ok(hp) => hp,
         Err(e) => return SessionEnd::Failed(e.to_string()),
     };
-    let transport = match crate::mqtt::tls::server_transport(&app.settings) {
+    let transport = match crate::mqtt::tls::server_transport(&app.settings).await {
         Ok(t) => t,
         Err(e) => return SessionEnd::Failed(e),
     };

@@ -23,25 +23,28 @@ pub fn is_tls_url(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "mqtts" | "ssl"))
 }
 
-/// The connector for the server's own broker connections, per the policy above.
-pub fn server_connector(settings: &Settings) -> Result<TlsConnector, String> {
+/// The connector for the server's own broker connections, per the policy above; `ca_pem` is
+/// the content of `WFM_MQTT_CA_FILE` when it could be read.
+fn server_connector(settings: &Settings, ca_pem: Option<&[u8]>) -> Result<TlsConnector, String> {
     let mut b = TlsConnector::builder();
     b.min_protocol_version(Some(Protocol::Tlsv12));
     if !settings.mqtt_tls_verify {
         b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
-    } else if let Ok(pem) = std::fs::read(&settings.mqtt_ca_file) {
-        let ca = Certificate::from_pem(&pem).map_err(|e| format!("{}: not a PEM certificate: {e}", settings.mqtt_ca_file.display()))?;
+    } else if let Some(pem) = ca_pem {
+        let ca = Certificate::from_pem(pem).map_err(|e| format!("{}: not a PEM certificate: {e}", settings.mqtt_ca_file.display()))?;
         b.disable_built_in_roots(true).add_root_certificate(ca);
     }
     b.build().map_err(|e| format!("TLS set-up failed: {e}"))
 }
 
-/// The rumqttc transport for `WFM_MQTT_URL`: plain TCP, or TLS per [`server_connector`].
-pub fn server_transport(settings: &Settings) -> Result<Transport, String> {
+/// The rumqttc transport for `WFM_MQTT_URL`: plain TCP, or TLS per [`server_connector`] (the
+/// CA file is read without blocking the runtime).
+pub async fn server_transport(settings: &Settings) -> Result<Transport, String> {
     if !is_tls_url(&settings.mqtt_url) {
         return Ok(Transport::Tcp);
     }
-    Ok(Transport::Tls(TlsConfiguration::NativeConnector(server_connector(settings)?)))
+    let ca = if settings.mqtt_tls_verify { tokio::fs::read(&settings.mqtt_ca_file).await.ok() } else { None };
+    Ok(Transport::Tls(TlsConfiguration::NativeConnector(server_connector(settings, ca.as_deref())?)))
 }
 
 /// What the unverified probe of `/settings/mqtt/test` saw.

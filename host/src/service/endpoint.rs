@@ -19,7 +19,8 @@ use crate::store::config_state::{self, ConfigState};
 use crate::store::control_logs;
 use crate::store::runtime::{self, Runtime, RuntimeWrite};
 
-async fn facts(app: &AppState, config_id: &str, node_id: &str) -> AppResult<NodeFacts> {
+/// The node's facts, checked to exist and to belong to `config_id` (404 / 409 otherwise).
+pub(crate) async fn facts(app: &AppState, config_id: &str, node_id: &str) -> AppResult<NodeFacts> {
     if client_state::config_enabled(&app.db, config_id).await?.is_none() {
         return Err(AppError::new(ErrorCode::ConfigNotFound, "Config not found").with("config_id", config_id));
     }

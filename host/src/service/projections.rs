@@ -25,11 +25,6 @@ use crate::store::links as link_store;
 use crate::store::nodes::{self as node_store, NodeRow};
 use crate::store::status;
 
-/// `server_apply_status` of a node (spec 03 §8.1).
-pub fn apply_status(s: &link_store::SyncRow) -> &'static str {
-    crate::service::sync::apply_status(&s.desired_sha256, &s.staged_sha256)
-}
-
 /// Topology summary of a config (§6.6), read fresh.
 pub async fn topology_summary(app: &AppState, config: &ConfigRow) -> AppResult<wfm_domain::topology::Analysis> {
     mesh::analyze_config(app, config).await
@@ -440,22 +435,12 @@ impl PlanPayloads for MeshPlan<'_> {
             }
             let preview = render::preview(app, config_id, node_id).await?;
             let state = crate::store::config_state::get(&app.db, node_id).await?.unwrap_or_default();
-            let sync = link_store::SyncRow {
-                node_id: node_id.to_string(),
-                desired_sha256: state.desired_sha256.clone(),
-                desired_version: state.desired_version,
-                staged_sha256: state.staged_sha256.clone(),
-                staged_version: state.staged_version,
-                confirmed_sha256: state.confirmed_sha256.clone(),
-                confirmed_version: state.confirmed_version,
-                reported_local_sha256: state.reported_local_sha256.clone(),
-                reported_local_version: state.reported_local_version,
-            };
             Ok(Some(Payload::Json(json!({
                 "config_id": config_id,
                 "node_id": node_id,
-                "sync_status": {"node_id": node_id, "status": apply_status(&sync), "desired_version": sync.desired_version,
-                    "staged_version": sync.staged_version, "desired_sha256": sync.desired_sha256, "staged_sha256": sync.staged_sha256},
+                "sync_status": {"node_id": node_id, "status": crate::service::sync::apply_status(&state.desired_sha256, &state.staged_sha256),
+                    "desired_version": state.desired_version, "staged_version": state.staged_version,
+                    "desired_sha256": state.desired_sha256, "staged_sha256": state.staged_sha256},
                 "preview": preview,
                 "applied": {
                     "content": state.staged_text,

@@ -14,16 +14,9 @@ use crate::store::client_state::{self, NodeFacts};
 use crate::store::config_state::{self, ConfigState};
 use crate::store::runtime::{self, RuntimeWrite};
 
+/// [`endpoint::facts`], and the node must be enabled.
 async fn facts(app: &AppState, config_id: &str, node_id: &str) -> AppResult<NodeFacts> {
-    if client_state::config_enabled(&app.db, config_id).await?.is_none() {
-        return Err(AppError::new(ErrorCode::ConfigNotFound, "Config not found").with("config_id", config_id));
-    }
-    let Some(f) = client_state::node_facts(&app.db, node_id).await? else {
-        return Err(AppError::new(ErrorCode::NodeNotFound, "Node not found").with("node_id", node_id));
-    };
-    if f.config_id != config_id {
-        return Err(AppError::new(ErrorCode::NodeConfigMismatch, "Node does not belong to this config"));
-    }
+    let f = endpoint::facts(app, config_id, node_id).await?;
     if !f.node_enabled {
         return Err(AppError::new(ErrorCode::NodeDisabled, "Node is disabled").with("node_id", node_id));
     }

@@ -544,6 +544,24 @@ mod tests {
     }
 
     /// The peer_links index definitions as the writer connection sees them.
+    const T0: &str = "2026-01-01T00:00:00.000000+00:00";
+
+    /// A fresh SQLite database (in a temp dir kept alive by the returned guard) holding config
+    /// `cfg_1`.
+    async fn sqlite_with_config() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&super::super::DbTarget::Sqlite(dir.path().join("t.db"))).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        on_tx!(&mut tx, |c| sqlx::query("INSERT INTO configs (id, name, created_at, updated_at) VALUES ('cfg_1', 'c', $1, $1)")
+            .bind(T0)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .unwrap();
+        tx.commit().await.unwrap();
+        (dir, db)
+    }
+
     async fn index_sql(db: &Db) -> Vec<(String, String)> {
         let mut tx = db.begin().await.unwrap();
         let r = on_tx!(&mut tx, |c| sqlx::query_as::<_, (String, String)>(
@@ -576,18 +594,9 @@ mod tests {
     /// the old rows and the old indexes.
     #[tokio::test]
     async fn sqlite_replace_rebuilds_indexes_and_a_failure_restores_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&super::super::DbTarget::Sqlite(dir.path().join("t.db"))).await.unwrap();
-        let t = "2026-01-01T00:00:00.000000+00:00";
+        let (_dir, db) = sqlite_with_config().await;
+        let t = T0;
         let mut tx = db.begin().await.unwrap();
-        on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO configs (id, name, created_at, updated_at) VALUES ('cfg_1', 'c', $1, $1)"
-        )
-        .bind(t)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-        .unwrap();
         for n in ["node_a", "node_b"] {
             on_tx!(&mut tx, |c| sqlx::query(
                 "INSERT INTO nodes (id, config_id, name, public_key, private_key, created_at, updated_at) \
@@ -624,18 +633,9 @@ mod tests {
     /// and other nodes' rows left out; text that looks like JSON, NULLs and a 2^53+1 integer).
     #[tokio::test]
     async fn render_rows_packed_keep_order_and_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&super::super::DbTarget::Sqlite(dir.path().join("t.db"))).await.unwrap();
-        let t = "2026-01-01T00:00:00.000000+00:00";
+        let (_dir, db) = sqlite_with_config().await;
+        let t = T0;
         let mut tx = db.begin().await.unwrap();
-        on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO configs (id, name, created_at, updated_at) VALUES ('cfg_1', 'c', $1, $1)"
-        )
-        .bind(t)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))
-        .unwrap();
         let nodes: [(&str, bool, Option<&str>, Option<i64>); 7] = [
             ("node_l", true, None, None),
             ("node_p1", true, Some("198.51.100.1"), Some(51820)),

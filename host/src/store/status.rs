@@ -101,7 +101,7 @@ pub struct OverviewRow {
 }
 
 impl Packed for OverviewRow {
-    /// Columns in [`OVERVIEW_COLS`] order.
+    /// Columns in [`OVERVIEW_COLUMNS`] order.
     fn read<'de, A: SeqAccess<'de>>(s: &mut A) -> Result<OverviewRow, A::Error> {
         Ok(OverviewRow {
             node_id: col(s)?,
@@ -131,13 +131,33 @@ impl Packed for OverviewRow {
     }
 }
 
-const OVERVIEW_COLS: &str = "n.id, r.node_id, r.online, r.connectivity_state, r.wg_running, r.wg_runtime_state, \
-    r.config_sync_state, r.peers_online, r.peers_total, r.last_seen, r.last_probe_sent_at, r.last_probe_ack_at, \
-    cl.node_id, cl.client_initialized, cl.client_presence_state, \
-    COALESCE(s.desired_sha256, ''), COALESCE(s.desired_version, 0), \
-    COALESCE(s.staged_sha256, ''), COALESCE(s.staged_version, 0), \
-    COALESCE(s.confirmed_sha256, ''), COALESCE(s.confirmed_version, 0), \
-    COALESCE(s.reported_local_sha256, ''), COALESCE(s.reported_local_version, 0)";
+/// `(expression, name)` of each overview column, in [`OverviewRow`] field order (the packed
+/// SQLite read decodes by position, the PostgreSQL read by name).
+const OVERVIEW_COLUMNS: [(&str, &str); 23] = [
+    ("n.id", "node_id"),
+    ("r.node_id", "rt_node_id"),
+    ("r.online", "online"),
+    ("r.connectivity_state", "connectivity_state"),
+    ("r.wg_running", "wg_running"),
+    ("r.wg_runtime_state", "wg_runtime_state"),
+    ("r.config_sync_state", "config_sync_state"),
+    ("r.peers_online", "peers_online"),
+    ("r.peers_total", "peers_total"),
+    ("r.last_seen", "last_seen"),
+    ("r.last_probe_sent_at", "last_probe_sent_at"),
+    ("r.last_probe_ack_at", "last_probe_ack_at"),
+    ("cl.node_id", "cl_node_id"),
+    ("cl.client_initialized", "client_initialized"),
+    ("cl.client_presence_state", "client_presence_state"),
+    ("COALESCE(s.desired_sha256, '')", "desired_sha256"),
+    ("COALESCE(s.desired_version, 0)", "desired_version"),
+    ("COALESCE(s.staged_sha256, '')", "staged_sha256"),
+    ("COALESCE(s.staged_version, 0)", "staged_version"),
+    ("COALESCE(s.confirmed_sha256, '')", "confirmed_sha256"),
+    ("COALESCE(s.confirmed_version, 0)", "confirmed_version"),
+    ("COALESCE(s.reported_local_sha256, '')", "reported_local_sha256"),
+    ("COALESCE(s.reported_local_version, 0)", "reported_local_version"),
+];
 
 const OVERVIEW_FROM: &str = "FROM nodes n \
     LEFT JOIN endpoint_runtime_status r ON r.node_id = n.id \
@@ -152,29 +172,15 @@ const OVERVIEW_FROM: &str = "FROM nodes n \
 /// `json_build_array` measured slower there).
 pub async fn overview_rows(db: &Db, config_id: &str) -> StoreResult<Vec<OverviewRow>> {
     match db {
-        Db::Sqlite { read, .. } => unpack(
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT json_group_array(json_array({OVERVIEW_COLS})) {OVERVIEW_FROM}")))
-                .bind(config_id)
-                .fetch_one(read)
-                .await?,
-        ),
-        Db::Pg(p) => Ok(sqlx::query_as::<_, OverviewRow>(
-            "SELECT n.id AS node_id, r.node_id AS rt_node_id, r.online, r.connectivity_state, r.wg_running, r.wg_runtime_state, \
-               r.config_sync_state, r.peers_online, r.peers_total, r.last_seen, r.last_probe_sent_at, r.last_probe_ack_at, \
-               cl.node_id AS cl_node_id, cl.client_initialized, cl.client_presence_state, \
-               COALESCE(s.desired_sha256, '') AS desired_sha256, COALESCE(s.desired_version, 0) AS desired_version, \
-               COALESCE(s.staged_sha256, '') AS staged_sha256, COALESCE(s.staged_version, 0) AS staged_version, \
-               COALESCE(s.confirmed_sha256, '') AS confirmed_sha256, COALESCE(s.confirmed_version, 0) AS confirmed_version, \
-               COALESCE(s.reported_local_sha256, '') AS reported_local_sha256, \
-               COALESCE(s.reported_local_version, 0) AS reported_local_version \
-             FROM nodes n \
-             LEFT JOIN endpoint_runtime_status r ON r.node_id = n.id \
-             LEFT JOIN node_client_state cl ON cl.node_id = n.id \
-             LEFT JOIN node_config_state s ON s.node_id = n.id \
-             WHERE n.config_id = $1",
-        )
-        .bind(config_id)
-        .fetch_all(p)
-        .await?),
+        Db::Sqlite { read, .. } => {
+            let exprs: Vec<&str> = OVERVIEW_COLUMNS.iter().map(|(e, _)| *e).collect();
+            let sql = format!("SELECT json_group_array(json_array({})) {OVERVIEW_FROM}", exprs.join(", "));
+            unpack(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(config_id).fetch_one(read).await?)
+        }
+        Db::Pg(p) => {
+            let cols: Vec<String> = OVERVIEW_COLUMNS.iter().map(|(e, n)| format!("{e} AS {n}")).collect();
+            let sql = format!("SELECT {} {OVERVIEW_FROM}", cols.join(", "));
+            Ok(sqlx::query_as::<_, OverviewRow>(sqlx::AssertSqlSafe(sql)).bind(config_id).fetch_all(p).await?)
+        }
     }
 }
