@@ -41,6 +41,39 @@ impl Default for IdRun {
     }
 }
 
+/// The integer behind an id of the `<prefix>_<12 lowercase hex>` form ([`new_id`],
+/// [`IdRun`]); `None` for any other text. Peer-link pairs store their ids this way.
+pub fn id_value(prefix: &str, id: &str) -> Option<i64> {
+    let hex = id.strip_prefix(prefix)?.strip_prefix('_')?;
+    if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    i64::from_str_radix(hex, 16).ok()
+}
+
+/// The id text of an integer from [`id_value`] (the low 48 bits).
+pub fn id_text(prefix: &str, value: i64) -> String {
+    format!("{prefix}_{:012x}", (value as u64) & IdRun::MASK)
+}
+
+impl IdRun {
+    /// The 48-bit integer of the `i`th id of the run (see [`id_value`]).
+    pub fn value(&self, i: usize) -> i64 {
+        (self.base.wrapping_add(i as u64) & Self::MASK) as i64
+    }
+
+}
+
+/// Microseconds since the Unix epoch.
+pub fn micros(ts: DateTime<Utc>) -> i64 {
+    ts.timestamp_micros()
+}
+
+/// Microseconds since the Unix epoch of a stored timestamp ([`iso`] form).
+pub fn iso_micros(s: &str) -> Option<i64> {
+    parse_iso(s).map(micros)
+}
+
 /// A control-log request id: 32 lowercase hex chars.
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -111,6 +144,23 @@ mod tests {
         let a = run.id("group", 7);
         assert_eq!(a.len(), "group_".len() + 12);
         assert!(a["group_".len()..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(id_text("group", run.value(7)), a);
+    }
+
+    #[test]
+    fn id_values_round_trip_and_refuse_other_text() {
+        assert_eq!(id_value("plink", "plink_00000000abcd"), Some(0xabcd));
+        assert_eq!(id_value("plink", "plink_ffffffffffff"), Some((1 << 48) - 1));
+        assert_eq!(id_text("plink", (1 << 48) - 1), "plink_ffffffffffff");
+        assert_eq!(id_text("group", 0x12), "group_000000000012");
+        for bad in ["plink_00000000ABCD", "plink_abc", "plink_0000000000000", "group_00000000abcd", "plink-00000000abcd", "plink_+0000000abcd", ""] {
+            assert_eq!(id_value("plink", bad), None, "{bad}");
+        }
+        let id = new_id("group");
+        assert_eq!(id_text("group", id_value("group", &id).unwrap()), id);
+        let t = "2025-01-02T03:04:05.123456+00:00";
+        assert_eq!(iso_micros(t), Some(1_735_787_045_123_456));
+        assert_eq!(iso(DateTime::from_timestamp_micros(1_735_787_045_123_456).unwrap()), t);
     }
 
     #[test]

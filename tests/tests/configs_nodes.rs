@@ -62,19 +62,20 @@ impl Ctx {
             .await)
         .unwrap()
     }
-    /// Inserts a link pair between two nodes as the mesh feature would store it.
-    async fn link_pair(&self, config_id: &str, a: &str, b: &str, group: &str, keepalive: &str) {
-        let now = "2026-12-01T00:00:00.000000+00:00";
+    /// Inserts a link pair between two nodes as the mesh feature would store it (one
+    /// `peer_pairs` row; `gid` is the group id's integer, both directions auto/ipv4).
+    async fn link_pair(&self, config_id: &str, a: &str, b: &str, gid: i64, keepalive: &str) {
+        let now_us = 1_764_547_200_000_000_i64;
         let t = if self.s.backend == Backend::Postgres { "TRUE" } else { "1" };
-        for (id, local, peer, dir) in [(format!("plink_{group}f"), a, b, "forward"), (format!("plink_{group}r"), b, a, "reverse")] {
-            self.exec(&format!(
-                "INSERT INTO peer_links (id, config_id, local_node_id, peer_node_id, link_group_id, direction, enabled, \
-                 allowed_ips, persistent_keepalive, endpoint_mode, endpoint_ref_family, created_at, updated_at) VALUES \
-                 ('{id}', '{config_id}', '{local}', '{peer}', 'group_{group}', '{dir}', {t}, '10.0.0.0/24', {keepalive}, \
-                 'auto', 'ipv4', '{now}', '{now}')"
-            ))
-            .await;
-        }
+        self.exec(&format!(
+            "INSERT INTO peer_pairs (gid, config_id, a_node_id, b_node_id, fwd_id, rev_id, enabled, created_us, updated_us, \
+             fwd_allowed_ips, fwd_keepalive, fwd_ref_family, rev_allowed_ips, rev_keepalive, rev_ref_family) VALUES \
+             ({gid}, '{config_id}', '{a}', '{b}', {f}, {r}, {t}, {now_us}, {now_us}, '10.0.0.0/24', {keepalive}, 'ipv4', \
+             '10.0.0.0/24', {keepalive}, 'ipv4')",
+            f = gid * 2,
+            r = gid * 2 + 1,
+        ))
+        .await;
     }
     async fn bool_col(&self, sql: &str) -> bool {
         // Booleans are INTEGER on SQLite and BOOLEAN on PostgreSQL: compare in SQL.
@@ -398,7 +399,7 @@ async fn disable_hints_and_cascades(b: Backend) {
     let a = id(&c.node(&cid, json!({"name": "a", "ipv4_address": "198.51.100.1"})).await);
     let bn = id(&c.node(&cid, json!({"name": "b", "ipv4_address": "198.51.100.2"})).await);
     let other = id(&c.node(&cid, json!({"name": "lonely"})).await);
-    c.link_pair(&cid, &a, &bn, "ab", "25").await;
+    c.link_pair(&cid, &a, &bn, 0xab, "25").await;
     let f = if b == Backend::Postgres { "FALSE" } else { "0" };
     c.exec(&format!("UPDATE node_config_state SET desired_stale = {f}")).await;
 
@@ -447,7 +448,7 @@ async fn disable_hints_and_cascades(b: Backend) {
     c.delete(&format!("/nodes/{a}")).await.err(404, "NODE_NOT_FOUND");
 
     // Config delete cascades to everything.
-    c.link_pair(&cid, &bn, &other, "bo", "NULL").await;
+    c.link_pair(&cid, &bn, &other, 0xb0, "NULL").await;
     c.delete(&format!("/configs/{cid}")).await.ok();
     for t in ["nodes", "peer_links", "config_tags", "node_config_state", "endpoint_runtime_status"] {
         assert_eq!(c.scalar_i64(&format!("SELECT COUNT(*) FROM {t}")).await, 0, "{t}");

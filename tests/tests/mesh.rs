@@ -257,7 +257,11 @@ async fn draft_workspace_validate(b: Backend) {
     assert_eq!(v["errors"].as_array().unwrap().len(), 1);
     // A row re-enabled in the database towards the disabled node is reported.
     let t = if b == Backend::Postgres { "TRUE" } else { "1" };
-    c.exec(&format!("UPDATE peer_links SET enabled = {t} WHERE link_group_id = '{}'", g1.as_str().unwrap())).await;
+    c.exec(&format!(
+        "UPDATE peer_pairs SET enabled = {t} WHERE gid = (SELECT pair_gid FROM peer_links WHERE link_group_id = '{}' AND direction = 'forward')",
+        g1.as_str().unwrap()
+    ))
+    .await;
     let v = c.post(&format!("/configs/{cfg}/mesh/validate"), json!({})).await.ok().clone();
     assert!(v["errors"].as_array().unwrap().iter().any(|e| e.as_str().unwrap()
         == format!("Enabled Mesh link group {} references missing or disabled endpoint: {n1}.", g1.as_str().unwrap())));
@@ -395,15 +399,15 @@ async fn quick_mesh_failure_keeps_old_links(b: Backend) {
     // The full mesh inserts n4 -> n5 (allowed 10.92.0.7/32) near its end.
     match b {
         Backend::Sqlite => {
-            c.exec("CREATE TRIGGER qm_fail BEFORE INSERT ON peer_links WHEN NEW.allowed_ips = '10.92.0.7/32' AND NEW.local_node_id <> '' \
+            c.exec("CREATE TRIGGER qm_fail BEFORE INSERT ON peer_pairs WHEN NEW.fwd_allowed_ips = '10.92.0.7/32' AND NEW.a_node_id <> '' \
                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
                 .await
         }
         Backend::Postgres => {
             c.exec("CREATE FUNCTION qm_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-                    IF NEW.allowed_ips = '10.92.0.7/32' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$")
+                    IF NEW.fwd_allowed_ips = '10.92.0.7/32' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$")
                 .await;
-            c.exec("CREATE TRIGGER qm_fail BEFORE INSERT ON peer_links FOR EACH ROW EXECUTE FUNCTION qm_fail()").await
+            c.exec("CREATE TRIGGER qm_fail BEFORE INSERT ON peer_pairs FOR EACH ROW EXECUTE FUNCTION qm_fail()").await
         }
     }
     let r = c.post(&format!("/configs/{cfg}/mesh/quick-generate"), json!({"mode": "full_mesh"})).await;

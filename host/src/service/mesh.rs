@@ -24,7 +24,7 @@ use crate::service::refresh::{self, PublishPlan};
 use crate::state::AppState;
 use crate::store::configs::ConfigRow;
 use crate::store::StoreError;
-use crate::store::links::{self as store, BulkLink, LinkRow, TopoRow};
+use crate::store::links::{self as store, BulkPair, BulkRun, LinkRow, TopoRow};
 use crate::store::nodes::{self as node_store, NodeRow};
 use crate::util;
 
@@ -181,14 +181,16 @@ pub async fn create(app: &AppState, config_id: &str, input: PairInput) -> AppRes
     }
     let v = peer_link::normalize_pair(&input)?;
     let group = util::new_id("group");
-    let now = util::now();
-    // The reverse row is created a microsecond later so link order is forward, reverse.
-    let t0 = util::iso(now);
-    let t1 = util::iso(now + chrono::Duration::microseconds(1));
+    // Both rows of a pair share their timestamps; link order puts forward first.
+    let t0 = util::now_iso();
     let fwd = row_from(&config, &v.forward, &b, &group, "forward", &v, &t0);
-    let rev = row_from(&config, &v.reverse, &a, &group, "reverse", &v, &t1);
+    let rev = row_from(&config, &v.reverse, &a, &group, "reverse", &v, &t0);
     let mut tx = app.db.begin().await?;
-    store::insert(&mut tx, &[fwd.clone(), rev.clone()]).await?;
+    // The nodes were read outside the write: make sure they are still there.
+    if !store::nodes_in_config(&mut tx, config_id, &[&a.id, &b.id]).await? {
+        return Err(nodes::node_not_found(&input.forward.local_node_id));
+    }
+    store::insert_pair(&mut tx, &fwd, &rev).await?;
     node_store::mark_stale(&mut tx, &[a.id.clone(), b.id.clone()]).await?;
     tx.commit().await?;
     refresh::schedule(app, PublishPlan::config_change(config_id, &[a.id, b.id], false));
@@ -475,50 +477,49 @@ pub async fn quick_generate(app: &AppState, config_id: &str, req: quick_mesh::Re
         .collect();
     let plan = quick_mesh::plan(&qm, &config.virtual_subnet, &req)?;
 
-    // Ids, group ids and PSKs are drawn before the transaction: the write holds the database
-    // only for the statements themselves.
-    let n_rows = plan.pairs.len() * 2;
+    // PSKs are drawn before the transaction: the write holds the database only for the
+    // statements themselves.
     let now = util::now();
-    let now_iso = util::iso(now);
-    // Each row gets its own microsecond so link order is stable; the last row is `now`.
-    let base = now - chrono::Duration::microseconds(n_rows as i64);
     let psks: Vec<Option<String>> =
         plan.pairs.iter().map(|_| req.use_preshared_key.then(|| keys::generate_psk(&mut OsRng))).collect();
-    let created: Vec<String> =
-        (0..n_rows).map(|i| util::iso(base + chrono::Duration::microseconds(i as i64 + 1))).collect();
-    // Link and group ids are consecutive within the batch (one random base each), so the
-    // million-row insert appends to the id and group indexes instead of scattering over them.
-    // A base that collides with an existing id fails the insert with a conflict: retry with
-    // fresh bases (a new transaction; the failed one is rolled back on drop).
+    let pairs: Vec<BulkPair<'_>> = plan
+        .pairs
+        .iter()
+        .zip(&psks)
+        .map(|(p, psk)| BulkPair {
+            a: qm[p.a].id,
+            b: qm[p.b].id,
+            allowed_ab: &p.allowed_ab,
+            allowed_ba: &p.allowed_ba,
+            keepalive_ab: p.keepalive_ab,
+            keepalive_ba: p.keepalive_ba,
+            preshared_key: psk.as_deref(),
+        })
+        .collect();
+    let participants: Vec<&str> = plan.affected_node_ids.iter().map(String::as_str).collect();
+    // Each pair gets its own microsecond so link order is the plan's; the last is `now`.
+    let created_base_us = util::micros(now) - plan.pairs.len() as i64 + 1;
+    // Group and link ids are consecutive within the batch (one random base each), so the
+    // insert appends to the table instead of scattering over it. A base that collides with an
+    // existing id fails the insert with a conflict: retry with fresh bases (a new transaction;
+    // the failed one is rolled back on drop).
     const ATTEMPTS: usize = 3;
     let mut attempt = 0;
     let deleted = loop {
         attempt += 1;
         let (link_ids, group_ids) = (util::IdRun::new(), util::IdRun::new());
-        let groups: Vec<String> = (0..plan.pairs.len()).map(|k| group_ids.id("group", k)).collect();
-        let mut rows: Vec<BulkLink<'_>> = Vec::with_capacity(n_rows);
-        for (k, p) in plan.pairs.iter().enumerate() {
-            let (a, b) = (qm[p.a].id, qm[p.b].id);
-            let psk = psks[k].as_deref();
-            for (fwd, local, peer, allowed, ka) in
-                [(true, a, b, &p.allowed_ab, p.keepalive_ab), (false, b, a, &p.allowed_ba, p.keepalive_ba)]
-            {
-                let i = rows.len();
-                rows.push(BulkLink {
-                    id: link_ids.id("plink", i),
-                    local_node_id: local,
-                    peer_node_id: peer,
-                    link_group_id: &groups[k],
-                    forward: fwd,
-                    allowed_ips: allowed,
-                    persistent_keepalive: ka,
-                    preshared_key: psk,
-                    created_at: &created[i],
-                });
-            }
-        }
+        let run = BulkRun {
+            group_base: group_ids.value(0),
+            link_base: link_ids.value(0),
+            created_base_us,
+            updated_us: util::micros(now),
+        };
         let mut tx = app.db.begin().await?;
-        let deleted = match store::replace_for_config(&mut tx, config_id, plan.family.as_str(), &now_iso, &rows).await {
+        // The nodes were read outside the write: make sure none was deleted or moved since.
+        if !store::nodes_in_config(&mut tx, config_id, &participants).await? {
+            return Err(AppError::new(ErrorCode::NodeNotFound, "A node of the mesh was deleted meanwhile; run Quick Mesh again"));
+        }
+        let deleted = match store::replace_for_config(&mut tx, config_id, plan.family.as_str(), run, &pairs).await {
             Ok(deleted) => deleted,
             Err(StoreError::Conflict(msg)) if attempt < ATTEMPTS => {
                 tracing::warn!(config_id, attempt, error = %msg, "quick mesh insert conflicted; retrying with fresh ids");

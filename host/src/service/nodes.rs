@@ -654,12 +654,12 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     if addresses_changed {
         let auto: Vec<&LinkRef> = links.iter().filter(|l| l.peer_node_id == id && l.endpoint_mode == "auto").collect();
         if !auto.is_empty() {
-            let cleared: Vec<String> = auto
+            let cleared: Vec<(&str, &str)> = auto
                 .iter()
                 .filter(|l| l.persistent_keepalive.is_some() && host_for(&row, l.endpoint_ref_family.as_deref()).is_none())
-                .map(|l| l.id.clone())
+                .map(|l| (l.link_group_id.as_str(), l.direction.as_str()))
                 .collect();
-            store::clear_keepalive(&mut tx, &cleared, &now).await?;
+            crate::store::links::clear_keepalive(&mut tx, &cleared, &now).await?;
             let mut locals: Vec<&str> = auto.iter().map(|l| l.local_node_id.as_str()).collect();
             locals.sort();
             locals.dedup();
@@ -676,7 +676,7 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     }
 
     if old.enabled && !row.enabled {
-        store::disable_links(&mut tx, id, &now).await?;
+        crate::store::links::disable_touching(&mut tx, id, &now).await?;
         store::reset_runtime(&mut tx, id, "Node disabled", &now).await?;
         store::clear_presence_and_bind_token(&mut tx, id, &now).await?;
     }

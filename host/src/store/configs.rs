@@ -203,7 +203,7 @@ pub async fn counters(db: &Db, config_id: &str) -> StoreResult<NodeCounters> {
 /// counting them cost a step per link of every config).
 pub async fn ids_with_links(db: &Db) -> StoreResult<Vec<String>> {
     Ok(on_pool!(db, |c| sqlx::query_scalar::<_, String>(
-        "SELECT c.id FROM configs c WHERE EXISTS (SELECT 1 FROM peer_links l WHERE l.config_id = c.id)"
+        "SELECT c.id FROM configs c WHERE EXISTS (SELECT 1 FROM peer_pairs l WHERE l.config_id = c.id)"
     )
     .fetch_all(c)
     .await)?)

@@ -4,6 +4,7 @@
 use serde::de::SeqAccess;
 
 use super::packed::{Packed, col, flag, unpack};
+use super::links::LINK_ORDER;
 use super::{Db, StoreResult, Tx};
 use crate::{on_pool, on_tx};
 
@@ -386,6 +387,7 @@ pub async fn mark_stale_config(tx: &mut Tx, config_id: &str) -> StoreResult<()> 
 pub struct LinkRef {
     pub id: String,
     pub link_group_id: String,
+    pub direction: String,
     pub local_node_id: String,
     pub peer_node_id: String,
     pub enabled: bool,
@@ -395,12 +397,12 @@ pub struct LinkRef {
 }
 
 const LINK_COLS: &str =
-    "id, link_group_id, local_node_id, peer_node_id, enabled, endpoint_mode, endpoint_ref_family, persistent_keepalive";
+    "id, link_group_id, direction, local_node_id, peer_node_id, enabled, endpoint_mode, endpoint_ref_family, persistent_keepalive";
 
 /// Link rows with the node on either side.
 pub async fn links_touching(tx: &mut Tx, node_id: &str) -> StoreResult<Vec<LinkRef>> {
     Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
-        "SELECT {LINK_COLS} FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1 ORDER BY created_at ASC, id ASC"
+        "SELECT {LINK_COLS} FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1 ORDER BY {LINK_ORDER}"
     )))
     .bind(node_id)
     .fetch_all(c)
@@ -410,17 +412,17 @@ pub async fn links_touching(tx: &mut Tx, node_id: &str) -> StoreResult<Vec<LinkR
 /// Link rows of a config.
 pub async fn links_of_config(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<LinkRef>> {
     Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
-        "SELECT {LINK_COLS} FROM peer_links WHERE config_id = $1 ORDER BY created_at ASC, id ASC"
+        "SELECT {LINK_COLS} FROM peer_links WHERE config_id = $1 ORDER BY {LINK_ORDER}"
     )))
     .bind(config_id)
     .fetch_all(c)
     .await)?)
 }
 
-/// Distinct neighbours of a node through any link row (read side).
+/// Distinct neighbours of a node through any pair (read side).
 pub async fn linked_node_ids(db: &Db, node_id: &str) -> StoreResult<Vec<String>> {
     let rows: Vec<(String, String)> = on_pool!(db, |c| sqlx::query_as(
-        "SELECT local_node_id, peer_node_id FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1"
+        "SELECT a_node_id, b_node_id FROM peer_pairs WHERE a_node_id = $1 OR b_node_id = $1"
     )
     .bind(node_id)
     .fetch_all(c)
@@ -430,39 +432,6 @@ pub async fn linked_node_ids(db: &Db, node_id: &str) -> StoreResult<Vec<String>>
     out.sort();
     out.dedup();
     Ok(out)
-}
-
-/// Disables every link row touching the node (node disable, spec 02 §4.2).
-pub async fn disable_links(tx: &mut Tx, node_id: &str, now: &str) -> StoreResult<u64> {
-    let r = on_tx!(tx, |c| sqlx::query(
-        "UPDATE peer_links SET enabled = $2, updated_at = $3 WHERE (local_node_id = $1 OR peer_node_id = $1) AND enabled = $4"
-    )
-    .bind(node_id)
-    .bind(false)
-    .bind(now)
-    .bind(true)
-    .execute(c)
-    .await.map(|r| r.rows_affected()))?;
-    Ok(r)
-}
-
-/// Clears the keepalive of link rows whose Endpoint no longer resolves.
-pub async fn clear_keepalive(tx: &mut Tx, link_ids: &[String], now: &str) -> StoreResult<()> {
-    if link_ids.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "UPDATE peer_links SET persistent_keepalive = NULL, updated_at = $1 WHERE id IN ({})",
-        placeholders(2, link_ids.len())
-    );
-    on_tx!(tx, |c| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-        for id in link_ids {
-            q = q.bind(id);
-        }
-        q.execute(c).await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
 }
 
 /// Runtime reset of a disabled node: flags off, states `unknown`, peer counts 0, reason set.

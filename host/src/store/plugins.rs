@@ -208,7 +208,7 @@ pub async fn mesh_links(db: &Db, config_id: &str) -> StoreResult<Vec<Value>> {
     type LinkTuple = (String, String, String, String, String, bool, String, Option<i64>, String, String);
     let rows: Vec<LinkTuple> = on_pool!(db, |c| sqlx::query_as(
         "SELECT id, local_node_id, peer_node_id, link_group_id, direction, enabled, allowed_ips, \
-         persistent_keepalive, endpoint_mode, created_at FROM peer_links WHERE config_id = $1 ORDER BY created_at, id"
+         persistent_keepalive, endpoint_mode, created_at FROM peer_links WHERE config_id = $1 ORDER BY sort_us, pair_gid, sort_dir"
     )
     .bind(config_id)
     .fetch_all(c)
