@@ -296,7 +296,10 @@ impl Db {
                 Ok(Db::Sqlite { write, read, checkpoint, alive })
             }
             DbTarget::Postgres(url) => {
-                let opts = PgConnectOptions::from_str(url)?;
+                // No parallel query workers: WFM's queries are small and indexed, and starting
+                // two workers cost ~8 ms on a 3 ms render read (a planner choice once a table
+                // passes a few hundred thousand rows).
+                let opts = PgConnectOptions::from_str(url)?.options([("max_parallel_workers_per_gather", "0")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
