@@ -910,6 +910,81 @@ mod tests {
         assert!(list_for_config(&db, "cfg_2").await.unwrap().is_empty());
     }
 
+    /// The pair migration converts stored directed rows: a forward row and its reverse row
+    /// become one pair, read back through the view with the same ids, values and order (PSK
+    /// of either row, the forward row's timestamps); a row without its other direction or
+    /// with an id WFM never generates is dropped.
+    #[tokio::test]
+    async fn sqlite_pair_migration_converts_directed_rows() {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+        use std::str::FromStr;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("m.db").display()))
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
+        let all = sqlx::migrate!("../migrations/sqlite");
+        let mut before = sqlx::migrate!("../migrations/sqlite");
+        before.migrations = all.migrations.iter().filter(|m| m.version < 20261201160000).cloned().collect::<Vec<_>>().into();
+        before.run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO configs (id, name, created_at, updated_at) VALUES ('cfg_1', 'c', 't', 't')",
+            "INSERT INTO nodes (id, config_id, name, public_key, private_key, created_at, updated_at) VALUES \
+             ('node_a', 'cfg_1', 'a', 'p', 's', 't', 't'), ('node_b', 'cfg_1', 'b', 'p', 's', 't', 't'), \
+             ('node_c', 'cfg_1', 'c', 'p', 's', 't', 't')",
+            "INSERT INTO peer_links (id, config_id, local_node_id, peer_node_id, link_group_id, direction, enabled, \
+             allowed_ips, persistent_keepalive, preshared_key, endpoint_mode, endpoint_ref_family, endpoint_manual_host, \
+             endpoint_port_mode, endpoint_manual_port, notes, created_at, updated_at) VALUES \
+             ('plink_00000000abcd', 'cfg_1', 'node_a', 'node_b', 'group_0123456789ab', 'forward', 1, '10.0.0.2/32', 25, \
+              NULL, 'auto', 'ipv6', NULL, 'ref_peer_listen_port', NULL, 'n', '2025-01-02T03:04:05.123456+00:00', \
+              '2025-01-03T00:00:00.000001+00:00'), \
+             ('plink_ffffffffffff', 'cfg_1', 'node_b', 'node_a', 'group_0123456789ab', 'reverse', 1, '10.0.0.1/32', NULL, \
+              'psk=', 'manual', NULL, 'h.example', 'manual', 51000, 'n', '2025-01-02T03:04:05.123457+00:00', \
+              '2025-01-03T00:00:00.000001+00:00'), \
+             ('plink_000000000001', 'cfg_1', 'node_a', 'node_c', 'group_000000000001', 'forward', 0, '10.0.0.3/32', NULL, \
+              NULL, 'none', NULL, NULL, 'ref_peer_listen_port', NULL, '', '2025-01-01T00:00:00.000000+00:00', \
+              '2025-01-01T00:00:00.000000+00:00'), \
+             ('plink_000000000002', 'cfg_1', 'node_c', 'node_a', 'group_000000000001', 'reverse', 0, '10.0.0.1/32', NULL, \
+              NULL, 'none', NULL, NULL, 'ref_peer_listen_port', NULL, '', '2025-01-01T00:00:00.000001+00:00', \
+              '2025-01-01T00:00:00.000000+00:00'), \
+             ('plink_000000000003', 'cfg_1', 'node_b', 'node_c', 'group_000000000002', 'forward', 1, '10.0.0.3/32', NULL, \
+              NULL, 'auto', 'ipv4', NULL, 'ref_peer_listen_port', NULL, '', '2025-01-01T00:00:00.000000+00:00', \
+              '2025-01-01T00:00:00.000000+00:00'), \
+             ('odd', 'cfg_1', 'node_c', 'node_b', 'group_000000000003', 'forward', 1, '10.0.0.2/32', NULL, \
+              NULL, 'auto', 'ipv4', NULL, 'ref_peer_listen_port', NULL, '', '2025-01-01T00:00:00.000000+00:00', \
+              '2025-01-01T00:00:00.000000+00:00')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        all.run(&pool).await.unwrap();
+        let rows: Vec<LinkRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM peer_links ORDER BY {LINK_ORDER}")))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let ids: Vec<(&str, &str, &str, bool)> =
+            rows.iter().map(|r| (r.id.as_str(), r.link_group_id.as_str(), r.direction.as_str(), r.enabled)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("plink_000000000001", "group_000000000001", "forward", false),
+                ("plink_000000000002", "group_000000000001", "reverse", false),
+                ("plink_00000000abcd", "group_0123456789ab", "forward", true),
+                ("plink_ffffffffffff", "group_0123456789ab", "reverse", true),
+            ]
+        );
+        let (f, r) = (&rows[2], &rows[3]);
+        assert_eq!((f.local_node_id.as_str(), f.peer_node_id.as_str()), ("node_a", "node_b"));
+        assert_eq!((r.local_node_id.as_str(), r.peer_node_id.as_str()), ("node_b", "node_a"));
+        assert_eq!((f.persistent_keepalive, r.persistent_keepalive), (Some(25), None));
+        assert_eq!((f.preshared_key.as_deref(), r.preshared_key.as_deref()), (Some("psk="), Some("psk=")));
+        assert_eq!((f.endpoint_ref_family.as_deref(), r.endpoint_mode.as_str()), (Some("ipv6"), "manual"));
+        assert_eq!((r.endpoint_manual_host.as_deref(), r.endpoint_port_mode.as_str(), r.endpoint_manual_port), (Some("h.example"), "manual", Some(51000)));
+        assert_eq!((f.created_at.as_str(), r.created_at.as_str()), ("2025-01-02T03:04:05.123456+00:00", "2025-01-02T03:04:05.123456+00:00"));
+        assert_eq!(r.updated_at, "2025-01-03T00:00:00.000001+00:00");
+        assert_eq!((f.notes.as_str(), f.config_id.as_str()), ("n", "cfg_1"));
+    }
+
     /// SQLite reads the render rows packed: same rows, values and order as the row query
     /// (pairs inserted out of order, a `created_at` tie broken by the pair; the node on either
     /// side of a pair; disabled pairs and peers and other nodes' pairs left out; text that looks
