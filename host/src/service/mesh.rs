@@ -499,22 +499,21 @@ pub async fn quick_generate(app: &AppState, config_id: &str, req: quick_mesh::Re
     let participants: Vec<&str> = plan.affected_node_ids.iter().map(String::as_str).collect();
     // Each pair gets its own microsecond so link order is the plan's; the last is `now`.
     let created_base_us = util::micros(now) - plan.pairs.len() as i64 + 1;
-    // Group and link ids are consecutive within the batch (one random base each), so the
-    // insert appends to the table instead of scattering over it. A base that collides with an
-    // existing id fails the insert with a conflict: retry with fresh bases (a new transaction;
-    // the failed one is rolled back on drop).
+    // Group and link ids are consecutive within the batch, so the insert appends to the table
+    // instead of scattering over it. A base that collides with an existing id fails the insert
+    // with a conflict: retry with fresh bases (a new transaction; the failed one is rolled back
+    // on drop).
     const ATTEMPTS: usize = 3;
     let mut attempt = 0;
     let deleted = loop {
         attempt += 1;
         let (link_ids, group_ids) = (util::IdRun::new(), util::IdRun::new());
-        let run = BulkRun {
-            group_base: group_ids.value(0),
-            link_base: link_ids.value(0),
-            created_base_us,
-            updated_us: util::micros(now),
-        };
         let mut tx = app.db.begin().await?;
+        // Group ids continue after the highest stored one (random gap below 2^16) when there
+        // is room, so the pairs are appended to the table; else a random base.
+        let jitter = (group_ids.value(0) & 0xffff) as u16;
+        let group_base = store::append_base(&mut tx, pairs.len(), jitter).await?.unwrap_or(group_ids.value(0));
+        let run = BulkRun { group_base, link_base: link_ids.value(0), created_base_us, updated_us: util::micros(now) };
         // The nodes were read outside the write: make sure none was deleted or moved since.
         if !store::nodes_in_config(&mut tx, config_id, &participants).await? {
             return Err(AppError::new(ErrorCode::NodeNotFound, "A node of the mesh was deleted meanwhile; run Quick Mesh again"));

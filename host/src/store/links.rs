@@ -382,6 +382,20 @@ pub async fn bulk_insert(tx: &mut Tx, config_id: &str, family: &str, run: BulkRu
     Ok(())
 }
 
+/// A first group id for a run of `len` consecutive ones that sorts after every stored pair
+/// (`MAX(gid)` + 1 + `jitter`), or `None` when that would not fit in the 48 bits of an id.
+///
+/// The pairs table is keyed by the group id. Appended at its right end, B-tree pages split by
+/// moving the new row alone and stay full; a run inserted in the middle of the key range (a
+/// random base below the ids of another config's mesh) splits every page in two, which made a
+/// 1000-node mesh beside a 500-node one ~60 % slower to insert.
+pub async fn append_base(tx: &mut Tx, len: usize, jitter: u16) -> StoreResult<Option<i64>> {
+    let max: Option<i64> = on_tx!(tx, |c| sqlx::query_scalar("SELECT MAX(gid) FROM peer_pairs").fetch_one(c).await)?;
+    let base = max.map_or(0, |m| m.saturating_add(1)).saturating_add(i64::from(jitter));
+    let end = base.saturating_add(len as i64);
+    Ok((end <= 1 << 48).then_some(base))
+}
+
 /// Node-keyed indexes a large SQLite replace drops and builds again instead of maintaining
 /// pair by pair: a full mesh inserts in (A, B) order, so every pair lands somewhere else in the
 /// B index (and the deletes of the old pairs scatter over both); a sort-based `CREATE INDEX`
@@ -879,6 +893,13 @@ mod tests {
         assert_eq!((rows[0].allowed_ips.as_str(), rows[1].allowed_ips.as_str()), ("10.0.0.2/32", "10.0.0.1/32"));
         assert_eq!(rows[1].preshared_key.as_deref(), Some("psk"));
         assert_eq!(rows[1].endpoint_ref_family.as_deref(), Some("ipv4"));
+
+        // The next run appends after the highest group id (2), when it fits in 48 bits.
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(append_base(&mut tx, 10, 5).await.unwrap(), Some(8));
+        assert_eq!(append_base(&mut tx, (1 << 48) - 3, 0).await.unwrap(), Some(3));
+        assert_eq!(append_base(&mut tx, (1 << 48) - 2, 0).await.unwrap(), None);
+        tx.rollback().await.unwrap();
 
         // cfg_2 holds group 3; a cfg_1 replace from base 2 collides on its second pair.
         let mut tx = db.begin().await.unwrap();
