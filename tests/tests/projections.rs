@@ -291,29 +291,40 @@ async fn plan_payloads_match_reference(b: Backend) {
 }
 
 /// A plan run reads each config once: a node created while a run is building sees its own
-/// events in the next run, with itself in the `nodes` lists.
+/// events in the next run, with itself in the `nodes` lists; writes within one coalescing
+/// window share a run.
 async fn created_nodes_appear_in_their_events(b: Backend) {
     let c = Ctx::new(b).await;
     let cfg = c.post("/configs", json!({"name": "proj", "virtual_subnet": "10.96.0.0/16"})).await["id"].as_str().unwrap().to_string();
     let app = &c.s.state;
     let mut rx = app.events.subscribe();
     let mut ids = Vec::new();
+    let started = Instant::now();
     for i in 0..30 {
         ids.push(c.node(&cfg, json!({"name": format!("n{i}"), "node_type": "static"})).await);
     }
+    let writing = started.elapsed();
     c.idle().await;
     let mut mesh: HashMap<String, Value> = HashMap::new();
     let mut last_overview = Value::Null;
+    let mut overviews = 0u32;
     while let Ok(ev) = rx.try_recv() {
         let p = ev.payload.to_value();
         match ev.kind.as_str() {
             "mesh.workspace.updated" => {
                 mesh.insert(p["node_id"].as_str().unwrap().to_string(), p);
             }
-            "config.overview.updated" => last_overview = p,
+            "config.overview.updated" => {
+                overviews += 1;
+                last_overview = p;
+            }
             _ => {}
         }
     }
+    // With a subscriber the worker gathers the writes of each coalescing window into one run:
+    // at most one overview per window the writes spanned, plus the one still open.
+    let windows = (writing.as_millis() / wfm::service::refresh::COALESCE_WINDOW.as_millis()) as u32 + 2;
+    assert!(overviews <= windows, "{overviews} overview events for 30 writes in {writing:?}");
     for (i, id) in ids.iter().enumerate() {
         let p = mesh.get(id).unwrap_or_else(|| panic!("no mesh workspace for node {i}"));
         let listed: Vec<&str> = p["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
