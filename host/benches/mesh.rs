@@ -7,7 +7,8 @@
 //! - desired-config regeneration of every node afterwards (what the refresh worker does);
 //! - `wg-preview` of a node with 999 peers (service call: one join + render), and the pure
 //!   render alone;
-//! - the overview projection of a 1000-node config with 1M link rows.
+//! - the overview projection of a 1000-node config with 1M link rows, and the mesh workspace
+//!   of one of its nodes.
 //!
 //! Shorter runs: `WFM_BENCH_MESH_SIZES=1000` (node counts), `WFM_BENCH_MESH_SKIP=sqlite,regen,overview`.
 
@@ -199,6 +200,14 @@ async fn run(label: &str, db_url: &str, dir: &std::path::Path) {
         assert_eq!(ov["stats"]["peer_links"], 499_500);
     }
     println!("overview, 1000 nodes / 999000 link rows: median {}", ms(median(samples)));
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let ws = mesh::workspace(&app, &cfg, &ids[0]).await.expect("workspace");
+        samples.push(t.elapsed());
+        assert_eq!(ws["connections"].as_array().map(Vec::len), Some(999));
+    }
+    println!("mesh workspace of a node with 999 peers (same config): median {}", ms(median(samples)));
     app.db.close().await;
 }
 

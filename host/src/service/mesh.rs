@@ -372,21 +372,6 @@ pub fn analyze_rows(config: &ConfigRow, nodes: &[NodeRow], rows: &[TopoRow]) -> 
     topology::analyze(&tn, &tl, config.default_listen_port)
 }
 
-fn topo_row(r: &LinkRow) -> TopoRow {
-    TopoRow {
-        link_group_id: r.link_group_id.clone(),
-        local_node_id: r.local_node_id.clone(),
-        peer_node_id: r.peer_node_id.clone(),
-        direction: r.direction.clone(),
-        enabled: r.enabled,
-        endpoint_mode: r.endpoint_mode.clone(),
-        endpoint_ref_family: r.endpoint_ref_family.clone(),
-        endpoint_manual_host: r.endpoint_manual_host.clone(),
-        endpoint_port_mode: r.endpoint_port_mode.clone(),
-        endpoint_manual_port: r.endpoint_manual_port,
-    }
-}
-
 /// Topology analysis of a config, read fresh.
 pub async fn analyze_config(app: &AppState, config: &ConfigRow) -> AppResult<Analysis> {
     let nodes = node_store::list_for_config(&app.db, &config.id).await?;
@@ -405,12 +390,25 @@ pub async fn workspace(app: &AppState, config_id: &str, node_id: &str) -> AppRes
     let config = configs::load(app, config_id).await?;
     let viewer = node_in_config(app, config_id, node_id).await?;
     let nodes = node_store::list_for_config(&app.db, config_id).await?;
-    let rows = store::list_for_config(&app.db, config_id).await?;
-    let topo: Vec<TopoRow> = rows.iter().map(topo_row).collect();
-    let analysis = analyze_rows(&config, &nodes, &topo);
+    let analysis = analyze_rows(&config, &nodes, &store::topo_rows(&app.db, config_id).await?);
+    let rows = store::rows_touching(&app.db, node_id).await?;
+    Ok(workspace_of(&config, &viewer, &nodes, &analysis, &rows, mqtt(app)))
+}
+
+/// The mesh workspace of `viewer` from the config's nodes, its topology analysis (config-wide)
+/// and the link rows of the pairs the viewer is part of (both directions): what the REST
+/// answer and the SSE projection (which reads the rest once per plan) share.
+pub fn workspace_of(
+    config: &ConfigRow,
+    viewer: &NodeRow,
+    nodes: &[NodeRow],
+    analysis: &Analysis,
+    rows: &[LinkRow],
+    mqtt_on: bool,
+) -> Value {
     let by_id: HashMap<&str, &NodeRow> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     let mut groups: HashMap<&str, Vec<&LinkRow>> = HashMap::new();
-    for r in &rows {
+    for r in rows {
         groups.entry(r.link_group_id.as_str()).or_default().push(r);
     }
     let port = config.default_listen_port;
@@ -431,7 +429,7 @@ pub async fn workspace(app: &AppState, config_id: &str, node_id: &str) -> AppRes
         };
         connections.push(json!({
             "link_group_id": r.link_group_id,
-            "peer_node": peer.map(|p| nodes::view(p, mqtt(app))),
+            "peer_node": peer.map(|p| nodes::view(p, mqtt_on)),
             "enabled": r.enabled,
             "has_preshared_key": psk.is_some(),
             "preshared_key": psk,
@@ -447,12 +445,12 @@ pub async fn workspace(app: &AppState, config_id: &str, node_id: &str) -> AppRes
             "peer_disabled": peer.is_none_or(|p| !p.enabled),
         }));
     }
-    Ok(json!({
-        "node": nodes::view(&viewer, mqtt(app)),
+    json!({
+        "node": nodes::view(viewer, mqtt_on),
         "connections": connections,
         "readonly": readonly,
         "validation": analysis.validation(),
-    }))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -461,7 +461,9 @@ impl PlanPayloads for MeshPlan<'_> {
             let memo = &c.memo;
             let Some(node) = memo.node(node_id) else { return Ok(None) };
             let ws = if memo.has_links(node_id) {
-                mesh::workspace(app, config_id, node_id).await?
+                // The config-wide parts come from the memo; only the node's own pairs are read.
+                let rows = link_store::rows_touching(&app.db, node_id).await?;
+                mesh::workspace_of(&memo.config, node, &memo.nodes, &memo.analysis, &rows, memo.mqtt)
             } else {
                 linkless_workspace(memo, node)
             };

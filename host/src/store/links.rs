@@ -78,6 +78,16 @@ pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<LinkRo
     .await)?)
 }
 
+/// Both rows of every pair the node is part of, in link order (read side).
+pub async fn rows_touching(db: &Db, node_id: &str) -> StoreResult<Vec<LinkRow>> {
+    Ok(on_pool!(db, |c| sqlx::query_as::<_, LinkRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1 ORDER BY {LINK_ORDER}"
+    )))
+    .bind(node_id)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// The two rows of one pair (forward first), inside a write; empty when there is no such pair.
 pub async fn group_tx(tx: &mut Tx, group_id: &str) -> StoreResult<Vec<LinkRow>> {
     let Some(gid) = gid(group_id) else { return Ok(Vec::new()) };
