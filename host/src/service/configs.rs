@@ -471,7 +471,7 @@ pub async fn update(app: &AppState, id: &str, input: ConfigInput) -> AppResult<C
     let mut endpoint_nodes: Vec<String> = Vec::new();
     if row.default_listen_port != old.default_listen_port {
         let portless: Vec<&str> = node_rows.iter().filter(|n| n.listen_port.is_none()).map(|n| n.id.as_str()).collect();
-        let links = node_store::links_of_config(&mut tx, id).await?;
+        let links = crate::store::links::refs_of_config(&mut tx, id).await?;
         endpoint_nodes.extend(portless.iter().map(|s| s.to_string()));
         endpoint_nodes.extend(
             links

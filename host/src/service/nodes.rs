@@ -15,7 +15,8 @@ use crate::service::configs::{self, shared_params};
 use crate::service::refresh::{self, PublishPlan};
 use crate::state::AppState;
 use crate::store::configs::ConfigRow;
-use crate::store::nodes::{self as store, LinkRef, NodeRow};
+use crate::store::links::{self as link_store, LinkRef};
+use crate::store::nodes::{self as store, NodeRow};
 use crate::store::{Tx, configs as config_store, tags as tag_store};
 use crate::util;
 
@@ -642,7 +643,7 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     let used = store::virtual_ips_tx(&mut tx, &row.config_id, Some(id)).await?;
     row.virtual_ip = Some(require_unique_vip(&mut tx, &row.config_id, Some(id), &vip, &used).await?);
 
-    let links = store::links_touching(&mut tx, id).await?;
+    let links = link_store::refs_touching(&mut tx, id).await?;
     let mut neighbours: Vec<String> =
         links.iter().flat_map(|l| [l.local_node_id.clone(), l.peer_node_id.clone()]).filter(|n| n != id).collect();
     neighbours.sort();
@@ -659,7 +660,7 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
                 .filter(|l| l.persistent_keepalive.is_some() && host_for(&row, l.endpoint_ref_family.as_deref()).is_none())
                 .map(|l| (l.link_group_id.as_str(), l.direction.as_str()))
                 .collect();
-            crate::store::links::clear_keepalive(&mut tx, &cleared, &now).await?;
+            link_store::clear_keepalive(&mut tx, &cleared, &now).await?;
             let mut locals: Vec<&str> = auto.iter().map(|l| l.local_node_id.as_str()).collect();
             locals.sort();
             locals.dedup();
@@ -676,7 +677,7 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
     }
 
     if old.enabled && !row.enabled {
-        crate::store::links::disable_touching(&mut tx, id, &now).await?;
+        link_store::disable_touching(&mut tx, id, &now).await?;
         store::reset_runtime(&mut tx, id, "Node disabled", &now).await?;
         store::clear_presence_and_bind_token(&mut tx, id, &now).await?;
     }
@@ -739,7 +740,7 @@ pub async fn update(app: &AppState, id: &str, input: NodePatch) -> AppResult<Nod
 pub async fn delete(app: &AppState, id: &str) -> AppResult<Value> {
     let mut tx = app.db.begin().await?;
     let row = load_tx(&mut tx, id).await?;
-    let links = store::links_touching(&mut tx, id).await?;
+    let links = link_store::refs_touching(&mut tx, id).await?;
     let mut neighbours: Vec<String> =
         links.iter().flat_map(|l| [l.local_node_id.clone(), l.peer_node_id.clone()]).filter(|n| n != id).collect();
     neighbours.sort();

@@ -132,11 +132,13 @@ impl Refresher {
         let _ = self.projections.set(p);
     }
 
+    /// The queue (a panic elsewhere while holding it leaves a plan, not a broken queue).
+    fn queue(&self) -> std::sync::MutexGuard<'_, PublishPlan> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn take(&self) -> PublishPlan {
-        let mut g = match self.pending.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = self.queue();
         let plan = std::mem::take(&mut *g);
         if !plan.is_empty() {
             // Counted under the queue lock, so `idle` never sees an empty queue while a taken
@@ -147,19 +149,13 @@ impl Refresher {
     }
 
     fn queue_empty(&self) -> bool {
-        match self.pending.lock() {
-            Ok(g) => g.is_empty(),
-            Err(p) => p.into_inner().is_empty(),
-        }
+        self.queue().is_empty()
     }
 
     /// True when nothing is queued and no plan is running: every write scheduled so far has
     /// been regenerated and its events emitted.
     pub fn idle(&self) -> bool {
-        let g = match self.pending.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let g = self.queue();
         g.is_empty() && self.running.load(Ordering::SeqCst) == 0
     }
 }
@@ -174,10 +170,7 @@ pub fn schedule(app: &AppState, plan: PublishPlan) {
     if plan.is_empty() {
         return;
     }
-    match app.refresher.pending.lock() {
-        Ok(mut g) => g.merge(plan),
-        Err(p) => p.into_inner().merge(plan),
-    }
+    app.refresher.queue().merge(plan);
     if app.refresher.started.get().is_none() {
         start_worker(app);
     }

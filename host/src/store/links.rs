@@ -78,12 +78,52 @@ pub async fn list_for_config(db: &Db, config_id: &str) -> StoreResult<Vec<LinkRo
     .await)?)
 }
 
+/// `peer_links` rows of the pairs node `$1` is part of (both directions of each).
+const TOUCHING: &str = "local_node_id = $1 OR peer_node_id = $1";
+
 /// Both rows of every pair the node is part of, in link order (read side).
 pub async fn rows_touching(db: &Db, node_id: &str) -> StoreResult<Vec<LinkRow>> {
     Ok(on_pool!(db, |c| sqlx::query_as::<_, LinkRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1 ORDER BY {LINK_ORDER}"
+        "SELECT {COLS} FROM peer_links WHERE {TOUCHING} ORDER BY {LINK_ORDER}"
     )))
     .bind(node_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// The parts of a link row that node and config writes look at.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkRef {
+    pub id: String,
+    pub link_group_id: String,
+    pub direction: String,
+    pub local_node_id: String,
+    pub peer_node_id: String,
+    pub enabled: bool,
+    pub endpoint_mode: String,
+    pub endpoint_ref_family: Option<String>,
+    pub persistent_keepalive: Option<i64>,
+}
+
+const REF_COLS: &str =
+    "id, link_group_id, direction, local_node_id, peer_node_id, enabled, endpoint_mode, endpoint_ref_family, persistent_keepalive";
+
+/// [`LinkRef`]s of the pairs the node is part of, in link order, inside a write.
+pub async fn refs_touching(tx: &mut Tx, node_id: &str) -> StoreResult<Vec<LinkRef>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
+        "SELECT {REF_COLS} FROM peer_links WHERE {TOUCHING} ORDER BY {LINK_ORDER}"
+    )))
+    .bind(node_id)
+    .fetch_all(c)
+    .await)?)
+}
+
+/// [`LinkRef`]s of a config, in link order, inside a write.
+pub async fn refs_of_config(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<LinkRef>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
+        "SELECT {REF_COLS} FROM peer_links WHERE config_id = $1 ORDER BY {LINK_ORDER}"
+    )))
+    .bind(config_id)
     .fetch_all(c)
     .await)?)
 }
@@ -483,7 +523,7 @@ pub async fn replace_for_config(
 }
 
 /// The columns topology validation reads.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopoRow {
     pub link_group_id: String,
     pub local_node_id: String,

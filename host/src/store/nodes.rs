@@ -4,7 +4,6 @@
 use serde::de::SeqAccess;
 
 use super::packed::{Packed, col, flag, unpack};
-use super::links::LINK_ORDER;
 use super::{Db, StoreResult, Tx};
 use crate::{on_pool, on_tx};
 
@@ -380,58 +379,6 @@ pub async fn mark_stale_config(tx: &mut Tx, config_id: &str) -> StoreResult<()> 
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
     Ok(())
-}
-
-/// The parts of a link row that node and config writes look at.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct LinkRef {
-    pub id: String,
-    pub link_group_id: String,
-    pub direction: String,
-    pub local_node_id: String,
-    pub peer_node_id: String,
-    pub enabled: bool,
-    pub endpoint_mode: String,
-    pub endpoint_ref_family: Option<String>,
-    pub persistent_keepalive: Option<i64>,
-}
-
-const LINK_COLS: &str =
-    "id, link_group_id, direction, local_node_id, peer_node_id, enabled, endpoint_mode, endpoint_ref_family, persistent_keepalive";
-
-/// Link rows with the node on either side.
-pub async fn links_touching(tx: &mut Tx, node_id: &str) -> StoreResult<Vec<LinkRef>> {
-    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
-        "SELECT {LINK_COLS} FROM peer_links WHERE local_node_id = $1 OR peer_node_id = $1 ORDER BY {LINK_ORDER}"
-    )))
-    .bind(node_id)
-    .fetch_all(c)
-    .await)?)
-}
-
-/// Link rows of a config.
-pub async fn links_of_config(tx: &mut Tx, config_id: &str) -> StoreResult<Vec<LinkRef>> {
-    Ok(on_tx!(tx, |c| sqlx::query_as::<_, LinkRef>(sqlx::AssertSqlSafe(format!(
-        "SELECT {LINK_COLS} FROM peer_links WHERE config_id = $1 ORDER BY {LINK_ORDER}"
-    )))
-    .bind(config_id)
-    .fetch_all(c)
-    .await)?)
-}
-
-/// Distinct neighbours of a node through any pair (read side).
-pub async fn linked_node_ids(db: &Db, node_id: &str) -> StoreResult<Vec<String>> {
-    let rows: Vec<(String, String)> = on_pool!(db, |c| sqlx::query_as(
-        "SELECT a_node_id, b_node_id FROM peer_pairs WHERE a_node_id = $1 OR b_node_id = $1"
-    )
-    .bind(node_id)
-    .fetch_all(c)
-    .await)?;
-    let mut out: Vec<String> =
-        rows.into_iter().flat_map(|(a, b)| [a, b]).filter(|id| id != node_id).collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 /// Runtime reset of a disabled node: flags off, states `unknown`, peer counts 0, reason set.
